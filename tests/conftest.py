@@ -1,0 +1,52 @@
+"""Shared fixtures: the offline data folder and small pools."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_home() -> Path:
+    """The folder holding ``omniglot/images_background.zip`` and friends."""
+    if not (SHARED_DATA / "omniglot" / "images_background.zip").exists():
+        pytest.fail(f"The offline Omniglot copy is missing from {SHARED_DATA}.")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Sklearn's digits as an image pool ``(1797, 1, 8, 8)`` in [0, 1]."""
+    from sklearn_meta.datasets import load_digits_images
+
+    return load_digits_images(return_X_y=True)
+
+
+#: Parameters that make a learner train in well under a second.
+FAST = dict(
+    n_way=3,
+    k_shot=1,
+    n_query=3,
+    max_epochs=2,
+    episodes_per_epoch=10,
+    n_eval_episodes=20,
+    random_state=0,
+)
+
+
+@pytest.fixture(scope="session")
+def omniglot_small(data_home):
+    """The first 150 background and 100 evaluation characters of Omniglot (28x28)."""
+    from sklearn_meta.datasets import load_omniglot
+
+    X, y = load_omniglot("background", data_home=data_home, return_X_y=True)
+    Xe, ye = load_omniglot("evaluation", data_home=data_home, return_X_y=True)
+    return X[:3000], y[:3000], Xe[:2000], ye[:2000]
