@@ -1,0 +1,7 @@
+"""Datasets for meta-learning: Omniglot, sine-wave tasks and small image pools."""
+
+from ._digits import load_digits_images
+from ._omniglot import load_omniglot
+from ._sinusoid import make_sinusoid_tasks
+
+__all__ = ["load_digits_images", "load_omniglot", "make_sinusoid_tasks"]
