@@ -1,0 +1,1232 @@
+"""The estimator machinery every meta-learner shares.
+
+:class:`BaseMetaLearner` owns the contract of the package in one place: the
+common parameters and their constraints, the three forms of ``fit`` (a labelled
+pool, groups as tasks, a sequence of :class:`~sklearn_meta.tasks.Task`), the
+episodic training loop driven by skorch's callbacks and ``History``,
+class-disjoint meta-validation, device handling, checkpoints
+(``save_params``/``load_params``) and pickling that maps CUDA tensors to the CPU
+on machines without a GPU. A learner subclass only says how to turn a meta-batch
+of episodes into losses, how to adapt to a support set and how to predict.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import numbers
+import warnings
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
+from skorch.exceptions import DeviceWarning
+from skorch.history import History
+from torch import nn
+
+from ._sklearn import HasMethods, Interval, RealNotInt, _fit_context
+from .nn import _default_backbone
+from .tasks import (
+    EpisodeSampler,
+    Task,
+    _as_generator,
+    _batch_from_tasks,
+    _check_task,
+    _EpisodeBatch,
+    _TaskStream,
+)
+
+__all__ = ["AdaptedClassifier", "BaseMetaLearner", "MetaClassifierMixin", "adapt"]
+
+#: Parameter prefixes routed to components, as in skorch (``module__hidden=32``).
+_ROUTED_PREFIXES = ("module__", "optimizer__")
+#: Samples per forward pass at inference time.
+_INFERENCE_CHUNK = 256
+#: Episodes per forward pass when scoring.
+_SCORING_CHUNK = 64
+#: Seed of the episodes ``score`` draws: fixed, so that the scores of different
+#: models are computed on the same episodes (common random numbers).
+_SCORING_SEED = 0
+
+
+def _resolve_device(device) -> torch.device:
+    """``"auto"`` is CUDA when present, else the CPU; anything else is parsed."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"The 'device' parameter must be 'auto' or a torch device string such as "
+            f"'cpu' or 'cuda:0'. Got {device!r} instead."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available on this "
+            "machine. Use device='auto' to fall back to the CPU."
+        )
+    return resolved
+
+
+def _is_task_collection(X) -> bool:
+    """Whether ``fit(X)`` received tasks rather than a labelled pool."""
+    if isinstance(X, Task):
+        return False
+    if isinstance(X, Iterator):
+        return True
+    return isinstance(X, Sequence) and len(X) > 0 and isinstance(X[0], Task)
+
+
+class _PoolEpisodes:
+    """Meta-batches of episodes drawn from a labelled pool living on a device."""
+
+    def __init__(self, X: torch.Tensor, sampler: EpisodeSampler):
+        self.X = X
+        self.sampler = sampler
+        self.y_support = torch.as_tensor(sampler.support_labels(), device=X.device)
+        self.y_query = torch.as_tensor(sampler.query_labels(), device=X.device)
+
+    def gather(self, support: np.ndarray, query: np.ndarray) -> _EpisodeBatch:
+        """Gather episodes given as index arrays ``(B, n_support)``/``(B, n_query)``."""
+        device = self.X.device
+        s = torch.as_tensor(support, device=device)
+        q = torch.as_tensor(query, device=device)
+        n = len(support)
+        return _EpisodeBatch(
+            self.X[s],
+            self.y_support.expand(n, -1),
+            self.X[q],
+            self.y_query.expand(n, -1),
+            n_classes=self.sampler.n_way,
+        )
+
+    def batches(
+        self, rng, n_episodes: int, batch_size: int
+    ) -> Iterator[list[_EpisodeBatch]]:
+        for start in range(0, n_episodes, batch_size):
+            support, query = self.sampler.sample(
+                min(batch_size, n_episodes - start), rng
+            )
+            yield [self.gather(support, query)]
+
+
+class _TaskEpisodes:
+    """Meta-batches of user-given tasks."""
+
+    def __init__(self, stream: _TaskStream, device: torch.device):
+        self.stream = stream
+        self.device = device
+
+    def batches(
+        self, rng, n_episodes: int, batch_size: int
+    ) -> Iterator[list[_EpisodeBatch]]:
+        for start in range(0, n_episodes, batch_size):
+            checked = self.stream.take(min(batch_size, n_episodes - start), rng)
+            if not checked:
+                return
+            yield _batch_from_tasks(checked, self.device)
+
+
+class _FixedEpisodes:
+    """A fixed set of meta-batches (the meta-validation episodes)."""
+
+    def __init__(self, batches: list[list[_EpisodeBatch]]):
+        self._batches = batches
+
+    def batches(self, rng=None, n_episodes=None, batch_size=None):
+        yield from self._batches
+
+
+class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the meta-learners: parameters, training loop, persistence.
+
+    Not meant to be used directly; see the learners in
+    :mod:`sklearn_meta.metric`. Parameters common to every learner are
+    documented on each learner.
+    """
+
+    _parameter_constraints: dict = {
+        "module": [None, callable],
+        "n_way": [Interval(numbers.Integral, 2, None, closed="left")],
+        "k_shot": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_query": [Interval(numbers.Integral, 1, None, closed="left")],
+        "meta_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "episodes_per_epoch": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [callable],
+        "train_split": [
+            None,
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            HasMethods(["split"]),
+        ],
+        "n_valid_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_eval_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "callbacks": [None, list],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+    }
+
+    # -- parameters ---------------------------------------------------------
+
+    def _store_routed_kwargs(self, kwargs: dict) -> None:
+        """Keep extra keyword arguments (``module__*``/``optimizer__*``) as parameters.
+
+        Like every parameter they are only validated in ``fit``.
+        """
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def _extra_param_names(self) -> list[str]:
+        known = set(self._get_param_names())
+        return [
+            k
+            for k in vars(self)
+            if k not in known and not k.startswith("_") and not k.endswith("_")
+        ]
+
+    def _check_extra_params(self) -> None:
+        unexpected = [
+            k for k in self._extra_param_names() if not k.startswith(_ROUTED_PREFIXES)
+        ]
+        if unexpected:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected parameter(s) "
+                f"{sorted(unexpected)}. "
+                "Only parameters routed to a component, prefixed 'module__' or "
+                "'optimizer__', may be added."
+            )
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Get parameters, including routed ``module__*``/``optimizer__*`` ones.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of contained estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update((k, getattr(self, k)) for k in self._extra_param_names())
+        return params
+
+    def set_params(self, **params) -> BaseMetaLearner:
+        """Set parameters, including routed ``module__*``/``optimizer__*`` ones.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names mapped to their new values.
+
+        Returns
+        -------
+        self : estimator instance
+            The estimator.
+        """
+        extra = set(self._extra_param_names())
+        routed = {
+            k: v
+            for k, v in params.items()
+            if k.startswith(_ROUTED_PREFIXES) or k in extra
+        }
+        for key, value in routed.items():
+            setattr(self, key, value)
+        rest = {k: v for k, v in params.items() if k not in routed}
+        if rest:
+            super().set_params(**rest)
+        return self
+
+    def _routed(self, prefix: str) -> dict:
+        return {
+            k[len(prefix) + 2 :]: v
+            for k, v in vars(self).items()
+            if k.startswith(prefix + "__")
+        }
+
+    # -- what a learner provides ---------------------------------------------
+
+    @abstractmethod
+    def _episode_losses(
+        self, batch: _EpisodeBatch
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training losses and scores of a meta-batch of episodes.
+
+        Returns ``(losses, scores)``, each of shape ``(B,)``; ``scores`` (for
+        instance query accuracy) may be None.
+        """
+
+    @abstractmethod
+    def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
+        """Adapt to one support set; return the task state ``_predict_logits`` uses."""
+
+    @abstractmethod
+    def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
+        """Compute outputs for ``X`` (a float32 array) from an adapted task state."""
+
+    def _build_module(self, sample_shape: tuple[int, ...], **kwargs) -> nn.Module:
+        """Build the default module for samples of ``sample_shape``."""
+        return _default_backbone(sample_shape, **kwargs)
+
+    @property
+    def _train_n_way(self) -> int:
+        return self.n_way
+
+    # -- data ------------------------------------------------------------------
+
+    def _check_X(self, X, *, reset: bool, y=None):
+        """Validate ``X`` (and ``y``) with sklearn; return float32 arrays."""
+        kwargs = dict(
+            dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1
+        )
+        if y is not None:
+            X, y = validate_data(self, X, y, reset=reset, **kwargs)
+        else:
+            X = validate_data(self, X, reset=reset, **kwargs)
+        if X.ndim not in (2, 4):
+            raise ValueError(
+                "X must be 2-dimensional (n_samples, n_features) for tabular data or "
+                "4-dimensional (n_samples, channels, height, width) for images; got "
+                f"shape {X.shape}."
+            )
+        if reset:
+            self.sample_shape_ = tuple(X.shape[1:])
+        elif tuple(X.shape[1:]) != self.sample_shape_:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on samples of shape "
+                f"{self.sample_shape_}."
+            )
+        X = np.ascontiguousarray(X)
+        return X if y is None else (X, y)
+
+    def _map_chunks(
+        self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray
+    ) -> torch.Tensor:
+        """Apply ``fn`` to ``X`` in chunks on the device; concatenate the results."""
+        outs = [
+            fn(torch.as_tensor(X[i : i + _INFERENCE_CHUNK]).to(self.device_))
+            for i in range(0, len(X), _INFERENCE_CHUNK)
+        ]
+        return torch.cat(outs)
+
+    def _pool_from_Xy(self, X, y, groups):
+        """Validate a labelled pool; return X, encoded y, classes and groups."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is "
+                "None. Pass a labelled pool as fit(X, y) or a sequence of Task objects "
+                "as fit(tasks)."
+            )
+        X, y = self._check_X(X, reset=True, y=y)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+        if groups is not None:
+            groups = column_or_1d(np.asarray(groups))
+            if len(groups) != len(y):
+                raise ValueError(
+                    f"groups has {len(groups)} entries but X has {len(y)} samples; "
+                    "give one group per sample."
+                )
+        return X, y_encoded, classes, groups
+
+    def _validation_split(self, y_encoded, groups, X):
+        """Split a pool into meta-training and meta-validation indices."""
+        split = self.train_split
+        if split is None:
+            return np.arange(len(y_encoded)), None
+        if hasattr(split, "split"):
+            train, valid = next(iter(split.split(X, y_encoded, groups)))
+            return np.asarray(train), np.asarray(valid)
+        # A float: hold out that fraction of the classes (of the groups with groups).
+        units = (
+            y_encoded if groups is None else np.unique(groups, return_inverse=True)[1]
+        )
+        n_units = units.max() + 1
+        n_valid = int(np.ceil(split * n_units))
+        if n_valid >= n_units:
+            raise ValueError(
+                f"train_split={split} would hold out all {n_units} "
+                f"{'classes' if groups is None else 'groups'}; use a smaller fraction."
+            )
+        rng = np.random.default_rng([self._seed_, 1])
+        held_out = rng.permutation(n_units)[:n_valid]
+        is_valid = np.isin(units, held_out)
+        return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+
+    def _make_sampler(self, y, groups, n_way, what: str) -> EpisodeSampler:
+        try:
+            return EpisodeSampler(y, n_way, self.k_shot, self.n_query, groups=groups)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from exc
+
+    def _prepare_pool(self, X, y, groups):
+        X, y_encoded, classes, groups = self._pool_from_Xy(X, y, groups)
+        train_idx, valid_idx = self._validation_split(y_encoded, groups, X)
+        X_t = torch.from_numpy(X).to(self.device_)
+        g_train = None if groups is None else groups[train_idx]
+        what = "Meta-training pool" if valid_idx is not None else "Training pool"
+        train_sampler = self._make_sampler(
+            y_encoded[train_idx], g_train, self._train_n_way, what
+        )
+        train = _PoolEpisodes(
+            X_t[torch.as_tensor(train_idx, device=self.device_)]
+            if valid_idx is not None
+            else X_t,
+            train_sampler,
+        )
+        valid = None
+        if valid_idx is not None:
+            g_valid = None if groups is None else groups[valid_idx]
+            sampler = self._make_sampler(
+                y_encoded[valid_idx],
+                g_valid,
+                self.n_way,
+                f"Meta-validation split (train_split={self.train_split!r})",
+            )
+            pool = _PoolEpisodes(
+                X_t[torch.as_tensor(valid_idx, device=self.device_)], sampler
+            )
+            support, query = sampler.sample(
+                self.n_valid_episodes, np.random.default_rng([self._seed_, 2])
+            )
+            valid = _FixedEpisodes(
+                [
+                    [
+                        pool.gather(
+                            support[i : i + _SCORING_CHUNK],
+                            query[i : i + _SCORING_CHUNK],
+                        )
+                    ]
+                    for i in range(0, len(support), _SCORING_CHUNK)
+                ]
+            )
+        return train, valid, (X, y_encoded, classes)
+
+    def _prepare_tasks(self, tasks):
+        if self.train_split is not None and not isinstance(tasks, Sequence):
+            raise ValueError(
+                "train_split needs a sequence of tasks to hold some out; got an "
+                f"iterator ({type(tasks).__name__}). Pass a list, or train_split=None."
+            )
+        classification = isinstance(self, ClassifierMixin)
+        valid = None
+        if self.train_split is not None:
+            if hasattr(self.train_split, "split"):
+                train_idx, valid_idx = next(
+                    iter(self.train_split.split(np.arange(len(tasks))))
+                )
+            else:
+                order = np.random.default_rng([self._seed_, 1]).permutation(len(tasks))
+                n_valid = int(np.ceil(self.train_split * len(tasks)))
+                if n_valid >= len(tasks):
+                    raise ValueError(
+                        f"train_split={self.train_split} would hold out all "
+                        f"{len(tasks)} tasks; use a smaller fraction or more tasks."
+                    )
+                valid_idx, train_idx = order[:n_valid], order[n_valid:]
+            checked = [_check_task(tasks[i], int(i), classification) for i in valid_idx]
+            valid = _FixedEpisodes(
+                [
+                    _batch_from_tasks(checked[i : i + _SCORING_CHUNK], self.device_)
+                    for i in range(0, len(checked), _SCORING_CHUNK)
+                ]
+            )
+            tasks = [tasks[i] for i in train_idx]
+        stream = _TaskStream(tasks, classification)
+        Xs = stream.first()[0]
+        self.sample_shape_ = tuple(Xs.shape[1:])
+        self.n_features_in_ = Xs.shape[1]
+        return _TaskEpisodes(stream, self.device_), valid, None
+
+    # -- initialisation ---------------------------------------------------------
+
+    def _initialize_module(self) -> nn.Module:
+        kwargs = self._routed("module")
+        with torch.random.fork_rng(devices=[]):
+            # Module initialisers draw from torch's global generator; seed it
+            # inside a forked state so the caller's RNG is left untouched.
+            torch.manual_seed(self._seed_)
+            if self.module is None:
+                module = self._build_module(self.sample_shape_, **kwargs)
+            elif isinstance(self.module, nn.Module):
+                if kwargs:
+                    raise ValueError(
+                        f"module__ parameters ({sorted(kwargs)}) cannot be applied to "
+                        "a module instance; pass the module class instead."
+                    )
+                # A module given by the user is never trained in place.
+                module = copy.deepcopy(self.module)
+            else:
+                module = self.module(**kwargs)
+        if not isinstance(module, nn.Module):
+            raise TypeError(
+                "The 'module' parameter must be a torch.nn.Module instance or a "
+                f"callable returning one; got {type(module).__name__}."
+            )
+        module = module.to(self.device_)
+        self._check_module(module)
+        return module
+
+    def _check_module(self, module: nn.Module) -> None:
+        """Run the module once on two zero samples so a mismatch fails early."""
+        sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad():
+                module(sample)
+        except Exception as exc:
+            raise ValueError(
+                f"The module could not process samples of shape {self.sample_shape_}: "
+                f"{type(exc).__name__}: {exc}. Check that the module's input layer "
+                "matches the data (module__* parameters set the default's sizes)."
+            ) from exc
+        finally:
+            module.train(was_training)
+
+    def _default_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring("train_loss", on_train=True)),
+            (
+                "train_score",
+                PassthroughScoring(
+                    f"train_{self._score_name}", lower_is_better=False, on_train=True
+                ),
+            ),
+            ("valid_loss", PassthroughScoring("valid_loss")),
+            (
+                "valid_score",
+                PassthroughScoring(f"valid_{self._score_name}", lower_is_better=False),
+            ),
+        ]
+        if self.verbose:
+            callbacks += [
+                ("progress_bar", ProgressBar(batches_per_epoch=n_batches)),
+                ("print_log", PrintLog()),
+            ]
+        return callbacks
+
+    def _initialize_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
+        callbacks = self._default_callbacks(n_batches)
+        names = {name for name, _ in callbacks}
+        for item in self.callbacks or []:
+            name, cb = item if isinstance(item, tuple) else (type(item).__name__, item)
+            if isinstance(cb, type):
+                cb = cb()
+            if name in names:
+                raise ValueError(
+                    f"Callback name {name!r} is used twice; give callbacks unique "
+                    "names by passing (name, callback) tuples."
+                )
+            names.add(name)
+            callbacks.append((name, cb))
+        return [(name, cb.initialize()) for name, cb in callbacks]
+
+    # -- training ---------------------------------------------------------------
+
+    @property
+    def history(self) -> History:
+        """The training history (skorch's :class:`~skorch.history.History`)."""
+        return self.history_
+
+    def notify(self, method_name: str, **cb_kwargs) -> None:
+        """Call ``method_name`` on every callback, as skorch's nets do.
+
+        Parameters
+        ----------
+        method_name : str
+            The callback hook, for instance ``"on_epoch_end"``.
+        **cb_kwargs : dict
+            Passed to the hook.
+        """
+        for _, cb in self.callbacks_:
+            getattr(cb, method_name)(self, **cb_kwargs)
+
+    def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
+        self.module_.train()
+        self.optimizer_.zero_grad(set_to_none=True)
+        loss, score, n = self._mean_losses(batches)
+        loss.backward()
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.module_.named_parameters()),
+            X=batches,
+            y=None,
+            training=True,
+        )
+        self.optimizer_.step()
+        return {"loss": loss.detach(), "score": score, "n": n}
+
+    def _valid_step(self, batches: list[_EpisodeBatch]) -> dict:
+        self.module_.eval()
+        with torch.no_grad():
+            loss, score, n = self._mean_losses(batches)
+        return {"loss": loss, "score": score, "n": n}
+
+    def _mean_losses(self, batches):
+        losses, scores = [], []
+        for batch in batches:
+            batch_losses, batch_scores = self._episode_losses(batch)
+            losses.append(batch_losses)
+            if batch_scores is not None:
+                scores.append(batch_scores.detach())
+        losses = torch.cat(losses)
+        score = torch.cat(scores).mean().item() if scores else None
+        return losses.mean(), score, len(losses)
+
+    def _run_epoch(self, source, rng, training: bool) -> None:
+        prefix = "train" if training else "valid"
+        step_fn = self._train_step if training else self._valid_step
+        n_episodes = self._episodes_per_epoch
+        for batches in source.batches(rng, n_episodes, self.meta_batch_size):
+            self.history_.new_batch()
+            self.notify("on_batch_begin", batch=batches, training=training)
+            step = step_fn(batches)
+            self.history_.record_batch(f"{prefix}_loss", step["loss"].item())
+            self.history_.record_batch(f"{prefix}_batch_size", step["n"])
+            if step["score"] is not None:
+                self.history_.record_batch(
+                    f"{prefix}_{self._score_name}", step["score"]
+                )
+            self.notify("on_batch_end", batch=batches, training=training, **step)
+
+    @property
+    def _episodes_per_epoch(self) -> int:
+        # Whole meta-batches only.
+        return max(
+            self.meta_batch_size,
+            self.episodes_per_epoch // self.meta_batch_size * self.meta_batch_size,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, groups=None):
+        """Meta-train on episodes from a pool, from groups, or on given tasks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...) or sequence/iterator of Task
+            A labelled pool, ``(n_samples, n_features)`` for tabular data or
+            ``(n_samples, channels, height, width)`` for images; or the tasks
+            themselves (then ``y`` and ``groups`` must be None).
+        y : array-like of shape (n_samples,), default=None
+            Labels of the pool.
+        groups : array-like of shape (n_samples,), default=None
+            With a pool: the task each sample belongs to; episodes are drawn
+            within a group.
+
+        Returns
+        -------
+        self : object
+            The meta-trained learner.
+        """
+        self._clear_fitted()
+        try:
+            return self._fit(X, y, groups)
+        except Exception:
+            # A failed fit leaves the estimator unfitted, not half-fitted.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self) -> None:
+        for attr in [
+            k for k in vars(self) if k.endswith("_") and not k.startswith("__")
+        ]:
+            delattr(self, attr)
+
+    def _fit(self, X, y, groups):
+        self._check_extra_params()
+        self.device_ = _resolve_device(self.device)
+        self._seed_ = int(_as_generator(self.random_state).integers(2**31 - 1))
+        if _is_task_collection(X):
+            if y is not None or groups is not None:
+                raise ValueError(
+                    "fit(tasks) takes the tasks alone; y and groups must be None."
+                )
+            train, valid, pool = self._prepare_tasks(X)
+        else:
+            train, valid, pool = self._prepare_pool(X, y, groups)
+
+        self.module_ = self._initialize_module()
+        trainable = [p for p in self.module_.parameters() if p.requires_grad]
+        if trainable:
+            self.optimizer_ = self.optimizer(
+                trainable, lr=self.lr, **self._routed("optimizer")
+            )
+        elif self.max_epochs > 0:
+            raise ValueError(
+                "The module has no trainable parameters, so there is nothing to "
+                "meta-train. Pass max_epochs=0 to use it as a fixed embedding."
+            )
+        else:
+            self.optimizer_ = None
+        self.history_ = History()
+        n_valid = 0 if valid is None else sum(1 for _ in valid.batches())
+        self.callbacks_ = self._initialize_callbacks(
+            self._episodes_per_epoch // self.meta_batch_size + n_valid
+        )
+
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            for _ in range(self.max_epochs):
+                # Each epoch draws from its own seed, so a run resumed from a
+                # checkpoint (which restores the history) draws the same episodes.
+                rng = np.random.default_rng([self._seed_, 0, len(self.history_)])
+                self.history_.new_epoch()
+                self.history_.record("epoch", len(self.history_))
+                self.notify("on_epoch_begin", dataset_train=train, dataset_valid=valid)
+                self._run_epoch(train, rng, training=True)
+                if valid is not None:
+                    self._run_epoch(valid, None, training=False)
+                self.notify("on_epoch_end", dataset_train=train, dataset_valid=valid)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops training this way (as in skorch's nets).
+            pass
+        self.notify("on_train_end", X=X, y=y)
+        self._fit_pool(pool)
+        return self
+
+    def _fit_pool(self, pool) -> None:
+        """After meta-training, adapt to the whole training pool (if any)."""
+
+    # -- checkpoints and persistence --------------------------------------------
+
+    def _check_initialized(self, what: str) -> None:
+        if not hasattr(self, "module_"):
+            raise NotFittedError(
+                f"{what} needs the module to exist: fit this {type(self).__name__} "
+                "first, or pass skorch's LoadInitState(checkpoint) callback to fit "
+                "to resume from a checkpoint."
+            )
+
+    def save_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        use_safetensors: bool = False,
+        **kwargs,
+    ) -> None:
+        """Save the module's parameters, the optimizer state and the history.
+
+        The skorch interface, so skorch's ``Checkpoint`` callback works.
+
+        Parameters
+        ----------
+        f_params : file-like object or str, default=None
+            Where to save the module's ``state_dict``.
+        f_optimizer : file-like object or str, default=None
+            Where to save the optimizer's ``state_dict``.
+        f_criterion : file-like object or str, default=None
+            Accepted for compatibility with skorch's ``Checkpoint`` and ignored:
+            the loss of a meta-learner has no parameters.
+        f_history : file-like object or str, default=None
+            Where to save the history as JSON.
+        use_safetensors : bool, default=False
+            Must be False: the optimizer state is not a flat tensor dict.
+        **kwargs : dict
+            ``f_module``, skorch's name for ``f_params``.
+        """
+        self._check_initialized("save_params")
+        self._check_safetensors(use_safetensors)
+        f_params = _module_file(f_params, kwargs, "save_params")
+        if f_params is not None:
+            torch.save(self.module_.state_dict(), f_params)
+        if f_optimizer is not None and self.optimizer_ is not None:
+            torch.save(self.optimizer_.state_dict(), f_optimizer)
+        if f_history is not None:
+            self.history_.to_file(f_history)
+
+    def load_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        checkpoint=None,
+        use_safetensors: bool = False,
+        **kwargs,
+    ) -> None:
+        """Load what :meth:`save_params` saved (or a skorch ``Checkpoint``).
+
+        Loading after ``fit`` replaces the meta-learned parameters, so the
+        prediction over the training classes is dropped: call :meth:`adapt`
+        (or ``fit`` again) afterwards.
+
+        Parameters
+        ----------
+        f_params, f_optimizer, f_history : file-like object or str, default=None
+            Files written by :meth:`save_params`.
+        f_criterion : file-like object or str, default=None
+            Ignored (see :meth:`save_params`).
+        checkpoint : skorch.callbacks.Checkpoint, default=None
+            Take the file names from this checkpoint.
+        use_safetensors : bool, default=False
+            Must be False.
+        **kwargs : dict
+            ``f_module``, skorch's name for ``f_params``.
+        """
+        self._check_initialized("load_params")
+        self._check_safetensors(use_safetensors)
+        f_params = _module_file(f_params, kwargs, "load_params")
+        if checkpoint is not None:
+            # The history first: checkpoint file names may depend on it.
+            if f_history is None and checkpoint.f_history is not None:
+                self.history_ = History.from_file(checkpoint.f_history_)
+            files = checkpoint.get_formatted_files(self)
+            f_params = f_params or files.get("f_params")
+            f_optimizer = f_optimizer or files.get("f_optimizer")
+            f_history = f_history or files.get("f_history")
+        map_location = self.device_
+        if f_params is not None:
+            self.module_.load_state_dict(
+                torch.load(f_params, map_location=map_location, weights_only=True)
+            )
+            self.pool_state_ = None
+        if f_optimizer is not None and self.optimizer_ is not None:
+            self.optimizer_.load_state_dict(
+                torch.load(f_optimizer, map_location=map_location, weights_only=True)
+            )
+        if f_history is not None:
+            self.history_ = History.from_file(f_history)
+
+    @staticmethod
+    def _check_safetensors(use_safetensors: bool) -> None:
+        if use_safetensors:
+            raise ValueError(
+                "use_safetensors=True is not supported: sklearn_meta saves with "
+                "torch.save. Pass use_safetensors=False (the default)."
+            )
+
+    def __getstate__(self):
+        return _pack_torch_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(_unpack_torch_state(state))
+
+    def _inference_copy(self) -> BaseMetaLearner:
+        """Make a shallow copy that keeps what prediction needs, frozen in time.
+
+        ``fit`` always builds new modules, so the copy's references stay valid
+        whatever happens to the original later.
+        """
+        frozen = copy.copy(self)
+        for attr in ("optimizer_", "callbacks_"):
+            frozen.__dict__.pop(attr, None)
+        return frozen
+
+
+def _module_file(f_params, kwargs: dict, caller: str):
+    """Accept skorch's ``f_module`` (what its Checkpoint passes) for ``f_params``."""
+    f_module = kwargs.pop("f_module", None)
+    if kwargs:
+        raise TypeError(
+            f"{caller}() got unexpected argument(s) {sorted(kwargs)}; meta-learners "
+            "have one module, saved with f_params (or f_module)."
+        )
+    if f_params is not None and f_module is not None:
+        raise TypeError(f"{caller}() got both f_params and f_module; pass one.")
+    return f_module if f_params is None else f_params
+
+
+def _pack_torch_state(state: dict) -> dict:
+    """Move the fitted attributes into one ``torch.save`` blob.
+
+    On loading, :func:`_unpack_torch_state` maps CUDA tensors to the CPU when
+    the machine has no GPU, so a model trained on a GPU loads anywhere.
+    """
+    state = dict(state)  # object.__getstate__ returns the live __dict__
+    fitted = {
+        k: state.pop(k)
+        for k in list(state)
+        if k.endswith("_") and not k.startswith("__")
+    }
+    buffer = io.BytesIO()
+    torch.save(fitted, buffer)
+    state["_torch_state"] = buffer.getvalue()
+    return state
+
+
+def _unpack_torch_state(state: dict) -> dict:
+    blob = state.pop("_torch_state", None)
+    if blob is None:
+        return state
+    map_location = None if torch.cuda.is_available() else torch.device("cpu")
+    fitted = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=False)
+    device = fitted.get("device_")
+    if (
+        device is not None
+        and torch.device(device).type == "cuda"
+        and not torch.cuda.is_available()
+    ):
+        warnings.warn(
+            f"This model was fitted on {device}, which is not available here; its "
+            "tensors were loaded on the CPU and it will run on the CPU.",
+            DeviceWarning,
+            stacklevel=3,
+        )
+        fitted["device_"] = torch.device("cpu")
+    state.update(fitted)
+    return state
+
+
+class MetaClassifierMixin(ClassifierMixin):
+    """Classification behaviour of a meta-learner.
+
+    After ``fit(X, y)`` the learner predicts over the classes of the pool (it
+    adapts to the whole pool); ``score`` is the *episodic* accuracy;
+    ``adapt`` returns an :class:`AdaptedClassifier` for a new support set.
+    """
+
+    _score_name = "acc"
+    #: Largest number of classes ``adapt`` accepts (None: no limit).
+    _max_adapt_classes: int | None = None
+
+    def _fit_pool(self, pool) -> None:
+        if pool is None:
+            self.pool_state_ = None
+            return
+        X, y_encoded, classes = pool
+        self.classes_ = classes
+        self._check_adapt_classes(len(classes), "y")
+        self.module_.eval()
+        self.pool_state_ = self._adapt(
+            torch.from_numpy(X), torch.as_tensor(y_encoded), len(classes)
+        )
+
+    def _check_adapt_classes(self, n_classes: int, name: str = "y_support") -> None:
+        if n_classes < 2:
+            raise ValueError(
+                f"{name} has {n_classes} class; a classifier needs at least 2 classes."
+            )
+        limit = self._max_adapt_classes
+        if limit is not None and n_classes > limit:
+            raise ValueError(
+                f"{name} has {n_classes} classes but {type(self).__name__} can take at "
+                f"most {limit}. Pass a support set with at most {limit} classes."
+            )
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities over the classes seen in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        if self.pool_state_ is None:
+            raise NotFittedError(
+                f"This {type(self).__name__} has no prediction over training classes: "
+                "it was meta-trained on tasks rather than a labelled pool, or its "
+                "parameters were reloaded with load_params. Call "
+                "adapt(X_support, y_support) to get a classifier for a task."
+            )
+        return _softmax_numpy(self._predict_logits(self.pool_state_, X))
+
+    def predict(self, X) -> np.ndarray:
+        """Predict the class of each sample among the classes seen in ``fit``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def adapt(self, X_support, y_support) -> AdaptedClassifier:
+        """Adapt to a support set; return a new fitted classifier.
+
+        The meta-learner is not changed, so it can serve many tasks.
+
+        Parameters
+        ----------
+        X_support : array-like of shape (n_support, ...)
+            Support samples, of the same sample shape as in ``fit``.
+        y_support : array-like of shape (n_support,)
+            Their labels (any hashable values).
+
+        Returns
+        -------
+        classifier : AdaptedClassifier
+            A fitted, picklable classifier whose ``classes_`` are the support's
+            labels.
+        """
+        return AdaptedClassifier(self).fit(X_support, y_support)
+
+    def score(self, X, y, groups=None) -> float:
+        """Mean accuracy over ``n_eval_episodes`` episodes drawn from ``(X, y)``.
+
+        This is the few-shot evaluation: each episode adapts to its own support
+        set and is scored on its query set, so ``(X, y)`` should hold classes
+        never seen in ``fit``. Episodes come from a fixed seed, so different
+        models are scored on the same episodes. For the mean with its 95%
+        confidence interval use :func:`sklearn_meta.model_selection.episodic_score`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            A labelled pool.
+        y : array-like of shape (n_samples,)
+            Labels.
+        groups : array-like of shape (n_samples,), default=None
+            Draw each episode within a group.
+
+        Returns
+        -------
+        score : float
+            Mean episodic accuracy.
+        """
+        return float(np.mean(self._episodic_scores(X, y, groups=groups)))
+
+    def _episodic_scores(
+        self,
+        X,
+        y,
+        *,
+        groups=None,
+        n_way=None,
+        k_shot=None,
+        n_query=None,
+        n_episodes=None,
+        random_state=None,
+    ) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        y = column_or_1d(y, warn=True)
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
+        check_classification_targets(y)
+        n_way = self.n_way if n_way is None else n_way
+        sampler = EpisodeSampler(
+            y,
+            n_way,
+            self.k_shot if k_shot is None else k_shot,
+            self.n_query if n_query is None else n_query,
+            groups=groups,
+        )
+        n_episodes = self.n_eval_episodes if n_episodes is None else n_episodes
+        rng = _as_generator(_SCORING_SEED if random_state is None else random_state)
+        support, query = sampler.sample(n_episodes, rng)
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self._episode_logits_from_pool(
+                X, support, sampler.support_labels(), query, n_way
+            )
+        y_query = torch.as_tensor(sampler.query_labels(), device=logits.device)
+        return (logits.argmax(-1) == y_query).double().mean(-1).cpu().numpy()
+
+    def _episode_logits_from_pool(
+        self, X, support, y_support, query, n_way
+    ) -> torch.Tensor:
+        """Query logits ``(E, n_query_total, n_way)`` of episodes drawn from ``X``.
+
+        The default gathers each chunk of episodes and adapts to each support
+        set; learners whose adaptation is cheap override it.
+        """
+        y_s = torch.as_tensor(y_support, device=self.device_)
+        outs = []
+        for i in range(len(support)):
+            state = self._adapt(
+                torch.from_numpy(X[support[i]]).to(self.device_), y_s, n_way
+            )
+            outs.append(self._predict_logits(state, X[query[i]]))
+        return torch.stack(outs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _softmax_numpy(logits: torch.Tensor) -> np.ndarray:
+    return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+
+
+class AdaptedClassifier(ClassifierMixin, BaseEstimator):
+    """A meta-learner adapted to one support set: an ordinary classifier.
+
+    ``AdaptedClassifier(meta_learner).fit(X_support, y_support)`` is what
+    ``meta_learner.adapt(X_support, y_support)`` returns. It keeps its own
+    frozen view of the meta-learner, so refitting the meta-learner later does
+    not change it; it pickles, sits in a Pipeline, and its ``score`` is the
+    ordinary accuracy on its own classes. ``clone`` keeps the (fitted)
+    meta-learner, so cloning and refitting adapts again, to a new support set.
+
+    Parameters
+    ----------
+    meta_learner : meta-learner estimator
+        A fitted meta-learner (for instance a
+        :class:`~sklearn_meta.PrototypicalClassifier`).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels of the support set.
+    n_features_in_ : int
+        Number of features (channels for images) seen in ``fit``.
+    learner_ : meta-learner estimator
+        The frozen view of the meta-learner used to predict.
+    state_ : dict
+        What adaptation produced (prototypes, adapted weights...).
+    """
+
+    def __init__(self, meta_learner=None):
+        self.meta_learner = meta_learner
+
+    def __sklearn_clone__(self):
+        return type(self)(self.meta_learner)
+
+    def fit(self, X, y):
+        """Adapt the meta-learner to the support set ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_support, ...)
+            Support samples.
+        y : array-like of shape (n_support,)
+            Support labels.
+
+        Returns
+        -------
+        self : AdaptedClassifier
+            The adapted classifier.
+        """
+        learner = self.meta_learner
+        if not isinstance(learner, MetaClassifierMixin):
+            raise TypeError(
+                "AdaptedClassifier needs a meta-learning classifier of sklearn_meta "
+                f"as meta_learner; got {type(learner).__name__}."
+            )
+        check_is_fitted(learner)
+        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True)
+        X = learner._check_X(X, reset=False)
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        learner._check_adapt_classes(len(self.classes_))
+        self.learner_ = learner._inference_copy()
+        self.learner_.module_.eval()
+        self.state_ = self.learner_._adapt(
+            torch.from_numpy(X).to(learner.device_),
+            torch.as_tensor(y_encoded, device=learner.device_),
+            len(self.classes_),
+        )
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Query samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        X = self.learner_._check_X(X, reset=False)
+        self.learner_.module_.eval()
+        return _softmax_numpy(self.learner_._predict_logits(self.state_, X))
+
+    def predict(self, X) -> np.ndarray:
+        """Predict labels of the query samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Query samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def __getstate__(self):
+        return _pack_torch_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(_unpack_torch_state(state))
+
+
+def adapt(estimator, X_support, y_support):
+    """Adapt a fitted meta-learner, or a Pipeline ending in one, to a support set.
+
+    Parameters
+    ----------
+    estimator : meta-learner or Pipeline
+        A fitted meta-learner, or a fitted :class:`~sklearn.pipeline.Pipeline`
+        whose last step is one.
+    X_support : array-like of shape (n_support, ...)
+        Support samples, as the pipeline's first step takes them.
+    y_support : array-like of shape (n_support,)
+        Support labels.
+
+    Returns
+    -------
+    adapted : estimator or Pipeline
+        The adapted estimator; for a Pipeline, a new Pipeline with the same
+        fitted preprocessing steps and the adapted estimator as its last step.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_meta import PrototypicalClassifier, adapt
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_pipeline(StandardScaler(), PrototypicalClassifier(
+    ...     n_way=2, k_shot=2, n_query=3, max_epochs=1, episodes_per_epoch=5,
+    ...     random_state=0)).fit(X[y < 2], y[y < 2])
+    >>> labels = ["virginica", "virginica", "setosa", "setosa"]
+    >>> adapted = adapt(pipe, X[[100, 101, 0, 1]], labels)
+    >>> adapted.predict(X[[102, 2]]).tolist()
+    ['virginica', 'setosa']
+    """
+    if isinstance(estimator, Pipeline):
+        check_is_fitted(estimator)
+        head = estimator[:-1]
+        X_support = head.transform(X_support) if len(head) else X_support
+        name, last = estimator.steps[-1]
+        adapted_last = adapt(last, X_support, y_support)
+        return Pipeline([*estimator.steps[:-1], (name, adapted_last)])
+    if not hasattr(estimator, "adapt"):
+        raise TypeError(
+            f"adapt needs a meta-learner or a Pipeline ending in one; got "
+            f"{type(estimator).__name__}, which has no adapt method."
+        )
+    return estimator.adapt(X_support, y_support)

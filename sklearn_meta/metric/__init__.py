@@ -1,0 +1,5 @@
+"""Metric-based meta-learners: adapt by embedding the support set and comparing."""
+
+from ._prototypical import PrototypicalClassifier
+
+__all__ = ["PrototypicalClassifier"]

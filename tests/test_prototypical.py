@@ -1,0 +1,162 @@
+"""Tests of Prototypical Networks: the mathematics and that learning happens."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_iris
+from sklearn.neighbors import NearestCentroid
+from torch import nn
+
+from sklearn_meta import PrototypicalClassifier
+from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_euclidean
+from sklearn_meta.nn import MLP, Conv4
+from sklearn_meta.tasks import EpisodeSampler
+
+from .conftest import FAST
+
+
+def test_compute_prototypes_equals_class_means_in_any_label_order():
+    """Check that prototypes are per-class means whatever the order of labels."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2, 7, 4, generator=g, dtype=torch.float64)
+    y = torch.tensor([[2, 0, 1, 0, 2, 2, 1], [1, 1, 0, 2, 0, 2, 2]])
+    protos = _compute_prototypes(z, y, 3)
+    for b in range(2):
+        for c in range(3):
+            torch.testing.assert_close(protos[b, c], z[b, y[b] == c].mean(0))
+
+
+def test_squared_euclidean_matches_cdist():
+    """Check the batched squared distance against torch.cdist."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 5, 8, generator=g, dtype=torch.float64)
+    b = torch.randn(3, 4, 8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(_squared_euclidean(a, b), torch.cdist(a, b) ** 2)
+
+
+def test_prototypical_loss_gradient_matches_finite_differences():
+    """Check the episode loss's gradient against finite differences (gradcheck)."""
+    g = torch.Generator().manual_seed(0)
+    z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y_s = torch.tensor([[0, 0, 1, 1, 2, 2]] * 2)
+    y_q = torch.tensor([[0, 1, 2, 1]] * 2)
+
+    def loss(z_s, z_q):
+        logits = -_squared_euclidean(z_q, _compute_prototypes(z_s, y_s, 3))
+        return nn.functional.cross_entropy(logits.flatten(0, 1), y_q.flatten())
+
+    assert torch.autograd.gradcheck(loss, (z_s, z_q))
+
+
+def test_identity_embedding_equals_nearest_centroid():
+    """Check that with an identity embedding the classifier is NearestCentroid."""
+    X, y = load_iris(return_X_y=True)
+    clf = PrototypicalClassifier(nn.Identity(), n_way=3, max_epochs=0).fit(X, y)
+    reference = NearestCentroid().fit(X, y)
+    np.testing.assert_array_equal(clf.predict(X), reference.predict(X))
+    support = np.r_[0:5, 50:55, 100:105]
+    adapted = clf.adapt(X[support], y[support])
+    np.testing.assert_array_equal(
+        adapted.predict(X), NearestCentroid().fit(X[support], y[support]).predict(X)
+    )
+
+
+def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
+    """Check that a stacked meta-batch gives the same losses as episodes one by one."""
+    X, y = load_iris(return_X_y=True)
+    clf = PrototypicalClassifier(
+        n_way=3, k_shot=2, n_query=3, max_epochs=1, episodes_per_epoch=4, random_state=0
+    ).fit(X, y)
+    clf.module_.eval()  # batch statistics would couple the episodes in train mode
+    from sklearn_meta.base import _PoolEpisodes
+
+    pool = _PoolEpisodes(
+        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
+    )
+    support, query = pool.sampler.sample(4, random_state=0)
+    with torch.no_grad():
+        batched, _ = clf._episode_losses(pool.gather(support, query))
+        single = torch.cat(
+            [
+                clf._episode_losses(pool.gather(support[i : i + 1], query[i : i + 1]))[
+                    0
+                ]
+                for i in range(4)
+            ]
+        )
+    torch.testing.assert_close(batched, single)
+
+
+def test_default_backbones_follow_the_input_shape(digits):
+    """Check that images get the conv net and tabular data the MLP."""
+    X, y = digits
+    assert isinstance(PrototypicalClassifier(**FAST).fit(X, y).module_, Conv4)
+    assert isinstance(
+        PrototypicalClassifier(**FAST).fit(X.reshape(len(X), -1), y).module_, MLP
+    )
+
+
+def test_conv4_gives_64_dimensional_embeddings_on_28px_images():
+    """Check the standard architecture's output size on Omniglot-sized images."""
+    assert Conv4()(torch.zeros(3, 1, 28, 28)).shape == (3, 64)
+    assert sum(p.numel() for p in Conv4().parameters()) == 111_936
+
+
+def test_train_n_way_sets_the_ways_of_training_episodes(digits):
+    """Check that training episodes use train_n_way classes."""
+    X, y = digits
+    seen = []
+
+    class Spy(PrototypicalClassifier):
+        def _episode_losses(self, batch):
+            seen.append(batch.n_classes)
+            return super()._episode_losses(batch)
+
+    Spy(**{**FAST, "train_n_way": 7}).fit(X, y)
+    assert set(seen) == {7}
+    with pytest.raises(
+        ValueError, match=r"n_way=12 is larger than the number of classes"
+    ):
+        PrototypicalClassifier(**{**FAST, "train_n_way": 12}).fit(X, y)
+
+
+def test_prototypical_learns_omniglot_well_above_chance(omniglot_small):
+    """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
+    X, y, Xe, ye = omniglot_small
+    params = dict(
+        n_way=5,
+        k_shot=1,
+        n_query=5,
+        train_n_way=20,
+        episodes_per_epoch=30,
+        n_eval_episodes=200,
+        random_state=0,
+    )
+    untrained = PrototypicalClassifier(**params, max_epochs=0).fit(X, y)
+    trained = PrototypicalClassifier(**params, max_epochs=2).fit(X, y)
+    before, after = untrained.score(Xe, ye), trained.score(Xe, ye)
+    assert after > 0.8, after  # chance is 0.2
+    assert after > before + 0.1, (before, after)
+    losses = trained.history_[:, "train_loss"]
+    assert losses[-1] < losses[0]
+
+
+@pytest.mark.slow
+def test_prototypical_reaches_high_accuracy_on_omniglot(data_home):
+    """Check 5-way 1-shot accuracy on new Omniglot alphabets after longer training."""
+    from sklearn_meta.datasets import load_omniglot
+
+    X, y = load_omniglot("background", data_home=data_home, return_X_y=True)
+    Xe, ye = load_omniglot("evaluation", data_home=data_home, return_X_y=True)
+    clf = PrototypicalClassifier(
+        n_way=5,
+        k_shot=1,
+        n_query=5,
+        train_n_way=30,
+        max_epochs=5,
+        episodes_per_epoch=100,
+        random_state=0,
+    )
+    clf.fit(X, y)
+    assert clf.score(Xe, ye) > 0.9
