@@ -643,6 +643,218 @@ def episodic_score(
 
     Examples
     --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_meta import PrototypicalClassifier
+    >>> from sklearn_meta.model_selection import episodic_score
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = PrototypicalClassifier(n_way=2, k_shot=1, n_query=5, max_epochs=1,
+    ...                              episodes_per_epoch=10, random_state=0)
+    >>> result = episodic_score(clf.fit(X[y < 2], y[y < 2]), X, y, n_episodes=600)
+    >>> result.n_episodes
+    600
+    >>> print(result.format(percent=True))  # doctest: +SKIP
+    93.75 ± 1.02 %
+    """
+    _check_confidence(confidence)
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 1:
+        raise ValueError(
+            "scores must be a 1-D array with one score per episode; got an array "
+            f"of shape {scores.shape}."
+        )
+    if scores.size == 0:
+        raise ValueError(
+            "scores is empty; a mean and a confidence interval need at least one score."
+        )
+    mean = float(np.mean(scores))
+    if scores.size == 1:
+        return mean, float("nan")
+    z = norm.ppf(0.5 + confidence / 2)
+    half_width = z * np.std(scores, ddof=1) / np.sqrt(scores.size)
+    return mean, float(half_width)
+
+
+class EpisodicScore(NamedTuple):
+    """Result of an episodic evaluation: mean, confidence interval, all scores.
+
+    Returned by :func:`episodic_score`. It is a named tuple, so it unpacks as
+    ``mean, ci95, scores, confidence = result``.
+
+    Parameters
+    ----------
+    mean : float
+        Mean score over the episodes (accuracy for classifiers, R² for
+        regressors).
+
+    ci95 : float
+        Half-width of the confidence interval of the mean at level
+        ``confidence`` (named after the usual 95%), so the result reads
+        ``mean ± ci95``. See :func:`mean_confidence_interval`.
+
+    scores : ndarray of shape (n_episodes,)
+        The score of every episode, read-only.
+
+    confidence : float, default=0.95
+        The confidence level of ``ci95``.
+
+    See Also
+    --------
+    episodic_score : Evaluate a fitted meta-learner on episodes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_meta.model_selection import EpisodicScore
+    >>> result = EpisodicScore(0.9731, 0.0042, np.full(600, 0.9731))
+    >>> print(result)
+    0.9731 ± 0.0042
+    >>> print(result.format(percent=True))
+    97.31 ± 0.42 %
+    >>> result
+    EpisodicScore(mean=0.9731, ci95=0.0042, n_episodes=600, confidence=0.95)
+    """
+
+    mean: float
+    ci95: float
+    scores: np.ndarray
+    confidence: float = 0.95
+
+    @property
+    def n_episodes(self) -> int:
+        """Number of episodes scored."""
+        return len(self.scores)
+
+    def format(self, *, percent: bool = False, digits: int | None = None) -> str:
+        """Format the result as ``"mean ± half-width"``.
+
+        Parameters
+        ----------
+        percent : bool, default=False
+            Whether to write both numbers as percentages, the way few-shot
+            accuracies are reported (``"97.31 ± 0.42 %"``).
+
+        digits : int, default=None
+            Number of decimals; None means 2 with ``percent=True`` and 4
+            otherwise.
+
+        Returns
+        -------
+        text : str
+            The formatted result.
+        """
+        scale = 100.0 if percent else 1.0
+        if digits is None:
+            digits = 2 if percent else 4
+        text = f"{scale * self.mean:.{digits}f} ± {scale * self.ci95:.{digits}f}"
+        return f"{text} %" if percent else text
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def __repr__(self) -> str:
+        return (
+            f"EpisodicScore(mean={self.mean:.4g}, ci95={self.ci95:.4g}, "
+            f"n_episodes={self.n_episodes}, confidence={self.confidence:g})"
+        )
+
+
+def _meta_learner_and_data(estimator: Any, X: ArrayLike) -> tuple[Any, ArrayLike]:
+    """Return the meta-learner that scores episodes and the data it takes.
+
+    For a :class:`~sklearn.pipeline.Pipeline` ending in a meta-learner, ``X``
+    goes through the fitted transformers first, as in ``Pipeline.score``.
+    """
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not callable(getattr(final, "_episodic_scores", None)):
+        raise TypeError(
+            f"{type(estimator).__name__} is not a meta-learner: it has no "
+            "_episodic_scores method, so it cannot be scored on episodes. Pass a "
+            "fitted sklearn_meta meta-learner (or a Pipeline ending in one), or "
+            "score ordinary estimators with sklearn.model_selection.cross_val_score."
+        )
+    check_is_fitted(estimator)
+    if isinstance(estimator, Pipeline) and len(estimator) > 1:
+        X = estimator[:-1].transform(X)
+    return final, X
+
+
+def episodic_score(
+    estimator: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    groups: ArrayLike | None = None,
+    n_way: int | None = None,
+    k_shot: int | None = None,
+    n_query: int | None = None,
+    n_episodes: int | None = None,
+    confidence: float = 0.95,
+    random_state: int | np.random.RandomState | None = None,
+) -> EpisodicScore:
+    """Score a fitted meta-learner on episodes drawn from ``(X, y)``.
+
+    Draws ``n_episodes`` tasks from the pool, adapts the meta-learner to each
+    support set and scores it on the query set (accuracy for classifiers, R²
+    for regressors), then reports the mean and its confidence interval. Pass
+    classes the learner never saw in ``fit`` to measure few-shot performance.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        A fitted meta-learner of this package, or a fitted
+        :class:`~sklearn.pipeline.Pipeline` ending in one (``X`` then goes
+        through the pipeline's transformers first).
+
+    X : array-like of shape (n_samples, ...)
+        The pool to draw episodes from.
+
+    y : array-like of shape (n_samples,)
+        Class labels (classification) or targets (regression with ``groups``).
+
+    groups : array-like of shape (n_samples,), default=None
+        Task ids: each group is one task with its own labels. None draws
+        episodes by class from ``y``.
+
+    n_way : int, default=None
+        Classes per episode; None uses the estimator's own setting. The same
+        holds for ``k_shot``, ``n_query`` and ``n_episodes``.
+
+    k_shot : int, default=None
+        Support examples per class.
+
+    n_query : int, default=None
+        Query examples per class.
+
+    n_episodes : int, default=None
+        Number of episodes to score.
+
+    confidence : float, default=0.95
+        Confidence level of the interval, in the open interval (0, 1).
+
+    random_state : int, RandomState instance or None, default=None
+        Controls which episodes are drawn; None uses the estimator's own
+        setting. Pass an int to score several learners on the same episodes.
+
+    Returns
+    -------
+    result : EpisodicScore
+        The mean score, the half-width of its confidence interval and the
+        score of every episode.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a meta-learner (it has no ``_episodic_scores``).
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+
+    See Also
+    --------
+    make_episodic_scorer : The same as a scorer for ``scoring=``.
+    mean_confidence_interval : How the interval is computed.
+
+    Examples
+    --------
     A stand-in keeps this example fast; any fitted meta-learner of this
     package, such as ``PrototypicalClassifier``, takes its place.
 
@@ -815,34 +1027,24 @@ def make_episodic_scorer(
 
     Examples
     --------
-    A stand-in keeps this example fast; any meta-learner of this package takes
-    its place, for instance ``GridSearchCV(PrototypicalClassifier(),
-    {"lr": [1e-3, 3e-3]}, ...)``.
-
-    >>> import numpy as np
-    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn.datasets import load_digits
     >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_meta import PrototypicalClassifier
     >>> from sklearn_meta.model_selection import ClassKFold, make_episodic_scorer
-    >>> class StandIn(BaseEstimator):
-    ...     def __init__(self, shift=0.0):
-    ...         self.shift = shift
-    ...     def fit(self, X, y):
-    ...         self.classes_ = np.unique(y)
-    ...         return self
-    ...     def _episodic_scores(self, X, y, *, n_episodes=None, **kwargs):
-    ...         return np.linspace(0.5, 0.7, n_episodes or 100) + self.shift
-    >>> X, y = np.zeros((40, 2)), np.repeat(np.arange(10), 4)
-    >>> scorer = make_episodic_scorer(n_way=5, k_shot=1, return_ci=True)
+    >>> X, y = load_digits(return_X_y=True)
+    >>> scorer = make_episodic_scorer(n_way=2, k_shot=1, return_ci=True)
     >>> scorer
-    make_episodic_scorer(n_way=5, k_shot=1, return_ci=True)
+    make_episodic_scorer(n_way=2, k_shot=1, return_ci=True)
     >>> search = GridSearchCV(
-    ...     StandIn(), {"shift": [0.0, 0.2]}, scoring=scorer, refit="mean",
+    ...     PrototypicalClassifier(n_way=2, k_shot=1, n_query=3, max_epochs=1,
+    ...                            episodes_per_epoch=10, random_state=0),
+    ...     {"lr": [1e-3, 1e-2]}, scoring=scorer, refit="mean",
     ...     cv=ClassKFold(n_splits=2),
     ... ).fit(X, y)
-    >>> search.best_params_
-    {'shift': 0.2}
-    >>> print(f"{search.cv_results_['mean_test_mean'][1]:.2f}")
-    0.80
+    >>> sorted(search.cv_results_)[:2]
+    ['mean_fit_time', 'mean_score_time']
+    >>> "mean_test_ci95" in search.cv_results_
+    True
     """
     return _EpisodicScorer(
         n_way=n_way,
