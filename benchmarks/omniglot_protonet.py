@@ -62,7 +62,7 @@ def main(argv=None) -> dict:
         default=str(REPO.parent / "shared" / "data"),
         help="folder holding omniglot/images_*.zip",
     )
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--episodes-per-epoch", type=int, default=100)
     parser.add_argument("--train-way", type=int, default=60)
     parser.add_argument("--train-shot", type=int, default=1)
@@ -199,8 +199,16 @@ def _plot(clf, path: Path, dataset: str) -> None:
 
     epochs = clf.history_[:, "epoch"]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot(epochs, clf.history_[:, "train_loss"], label="meta-training")
-    ax_loss.plot(epochs, clf.history_[:, "valid_loss"], label="meta-validation")
+    ax_loss.plot(
+        epochs,
+        clf.history_[:, "train_loss"],
+        label=f"meta-training ({clf._train_n_way}-way)",
+    )
+    ax_loss.plot(
+        epochs,
+        clf.history_[:, "valid_loss"],
+        label=f"meta-validation ({clf.n_way}-way)",
+    )
     ax_loss.set(xlabel="epoch", ylabel="query loss", yscale="log")
     ax_loss.legend()
     ax_acc.plot(epochs, clf.history_[:, "valid_acc"], color="C1")

@@ -125,6 +125,10 @@ class _TaskEpisodes:
         self.stream = stream
         self.device = device
 
+    @property
+    def exhausted(self) -> bool:
+        return self.stream.exhausted
+
     def batches(
         self, rng, n_episodes: int, batch_size: int
     ) -> Iterator[list[_EpisodeBatch]]:
@@ -683,6 +687,8 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         self.notify("on_train_begin", X=X, y=y)
         try:
             for _ in range(self.max_epochs):
+                if getattr(train, "exhausted", False):
+                    break  # an iterator of tasks ran dry
                 # Each epoch draws from its own seed, so a run resumed from a
                 # checkpoint (which restores the history) draws the same episodes.
                 rng = np.random.default_rng([self._seed_, 0, len(self.history_)])

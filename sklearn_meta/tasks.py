@@ -413,6 +413,7 @@ class _TaskStream:
                 f"{type(tasks).__name__}."
             )
         self._cursor = 0
+        self.exhausted = False
 
     @property
     def is_finite(self) -> bool:
@@ -448,6 +449,7 @@ class _TaskStream:
             for _ in range(n):
                 task = next(self._iterator, None)
                 if task is None:
+                    self.exhausted = True
                     break
                 out.append(_check_task(task, self._cursor, self.classification))
                 self._cursor += 1

@@ -99,6 +99,15 @@ def test_fit_on_task_sequence_and_generator_learn(omniglot_small):
     assert len(from_list.history_) == len(from_generator.history_) == 2
 
 
+def test_fit_stops_when_a_task_iterator_runs_dry(digits):
+    """Check that an iterator of tasks ends training when it is exhausted."""
+    X, y = digits
+    tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=25, random_state=0)
+    clf = PrototypicalClassifier(**{**FAST, "max_epochs": 10}).fit(iter(tasks))
+    assert len(clf.history_) == 3
+    assert len(clf.history_[-1, "batches"]) == 5
+
+
 def test_fit_on_tasks_has_no_pool_prediction_and_says_so(digits):
     """Check the error of predict after fit(tasks), and that adapt still works."""
     X, y = digits
