@@ -248,17 +248,7 @@ def load_omniglot(
             "'all' for both, or 'vinyals-train' / 'vinyals-test' for the "
             "few-shot benchmark split."
         )
-    if image_size is not None and (
-        not isinstance(image_size, numbers.Integral)
-        or isinstance(image_size, bool)
-        or image_size < 1
-    ):
-        raise ValueError(
-            "image_size must be a positive int (the side of the square images "
-            f"in pixels) or None; got {image_size!r}. Pass for example "
-            f"image_size=28, or None to keep the original {ORIGINAL_SIZE}x"
-            f"{ORIGINAL_SIZE} images."
-        )
+    _check_image_size(image_size)
     if rotations is not None and not isinstance(rotations, (bool, np.bool_)):
         raise ValueError(
             f"rotations must be True, False or None; got {rotations!r}. Pass "
@@ -296,6 +286,21 @@ def load_omniglot(
         return data, labels
     alphabets = np.asarray([label.split("/", 1)[0] for label in labels])
     return Bunch(data=data, target=labels, alphabets=alphabets, DESCR=DESCR)
+
+
+def _check_image_size(image_size) -> None:
+    """Refuse an ``image_size`` that is not a positive int or None."""
+    if image_size is not None and (
+        not isinstance(image_size, numbers.Integral)
+        or isinstance(image_size, bool)
+        or image_size < 1
+    ):
+        raise ValueError(
+            "image_size must be a positive int (the side of the square images "
+            f"in pixels) or None; got {image_size!r}. Pass for example "
+            f"image_size=28, or None to keep the original {ORIGINAL_SIZE}x"
+            f"{ORIGINAL_SIZE} images."
+        )
 
 
 def _resolve_data_home(data_home) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 import re
 import zipfile
@@ -19,6 +18,7 @@ from ._omniglot import (
     _BASE_URL,
     ORIGINAL_SIZE,
     _Archive,
+    _check_image_size,
     _decode_png,
     _fetch_archive,
     _resolve_data_home,
@@ -176,17 +176,7 @@ def load_omniglot_runs(
     >>> task.y_query[0]  # doctest: +SKIP
     'class08'
     """
-    if image_size is not None and (
-        not isinstance(image_size, numbers.Integral)
-        or isinstance(image_size, bool)
-        or image_size < 1
-    ):
-        raise ValueError(
-            "image_size must be a positive int (the side of the square images "
-            f"in pixels) or None; got {image_size!r}. Pass for example "
-            f"image_size=28, or None to keep the original {ORIGINAL_SIZE}x"
-            f"{ORIGINAL_SIZE} images."
-        )
+    _check_image_size(image_size)
     size = ORIGINAL_SIZE if image_size is None else int(image_size)
     zip_path = _fetch_archive(_RUNS_ARCHIVE, _resolve_data_home(data_home), download)
     tasks = _read_runs(zip_path, size)
