@@ -130,9 +130,9 @@ class PrototypicalClassifier(BaseMetricLearner):
     >>> from sklearn_meta import PrototypicalClassifier
     >>> from sklearn_meta.datasets import load_digits_images
     >>> X, y = load_digits_images(return_X_y=True)
-    >>> clf = PrototypicalClassifier(n_way=5, k_shot=1, n_query=5, max_epochs=2,
+    >>> clf = PrototypicalClassifier(n_way=3, k_shot=1, n_query=5, max_epochs=2,
     ...                              episodes_per_epoch=20, random_state=0)
-    >>> clf.fit(X[y < 6], y[y < 6]).score(X[y >= 6], y[y >= 6]) > 0.5
+    >>> clf.fit(X[y < 7], y[y < 7]).score(X[y >= 7], y[y >= 7]) > 0.5
     True
     >>> adapted = clf.adapt(X[y >= 8][:10], y[y >= 8][:10])
     >>> adapted.classes_
