@@ -1,13 +1,14 @@
 """Meta-learning ("learning to learn") with scikit-learn estimators over PyTorch."""
 
 from .base import AdaptedClassifier, adapt
-from .metric import PrototypicalClassifier
+from .metric import MatchingNetworkClassifier, PrototypicalClassifier
 from .tasks import Task
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AdaptedClassifier",
+    "MatchingNetworkClassifier",
     "PrototypicalClassifier",
     "Task",
     "__version__",
