@@ -394,31 +394,34 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         )
         valid = None
         if valid_idx is not None:
-            g_valid = None if groups is None else groups[valid_idx]
-            sampler = self._make_sampler(
-                y_encoded[valid_idx],
-                g_valid,
-                self.n_way,
-                f"Meta-validation split (train_split={self.train_split!r})",
-            )
-            pool = _PoolEpisodes(
-                X_t[torch.as_tensor(valid_idx, device=self.device_)], sampler
-            )
-            support, query = sampler.sample(
-                self.n_valid_episodes, np.random.default_rng([self._seed_, 2])
-            )
-            valid = _FixedEpisodes(
-                [
-                    [
-                        pool.gather(
-                            support[i : i + _SCORING_CHUNK],
-                            query[i : i + _SCORING_CHUNK],
-                        )
-                    ]
-                    for i in range(0, len(support), _SCORING_CHUNK)
-                ]
-            )
+            valid = self._validation_episodes(X_t, y_encoded, groups, valid_idx)
         return train, valid, (X, y_encoded, classes)
+
+    def _validation_episodes(self, X_t, y_encoded, groups, valid_idx) -> _FixedEpisodes:
+        """Draw the fixed meta-validation episodes once from the held-out part."""
+        g_valid = None if groups is None else groups[valid_idx]
+        sampler = self._make_sampler(
+            y_encoded[valid_idx],
+            g_valid,
+            self.n_way,
+            f"Meta-validation split (train_split={self.train_split!r})",
+        )
+        pool = _PoolEpisodes(
+            X_t[torch.as_tensor(valid_idx, device=self.device_)], sampler
+        )
+        support, query = sampler.sample(
+            self.n_valid_episodes, np.random.default_rng([self._seed_, 2])
+        )
+        return _FixedEpisodes(
+            [
+                [
+                    pool.gather(
+                        support[i : i + _SCORING_CHUNK], query[i : i + _SCORING_CHUNK]
+                    )
+                ]
+                for i in range(0, len(support), _SCORING_CHUNK)
+            ]
+        )
 
     def _prepare_tasks(self, tasks):
         if self.train_split is not None and not isinstance(tasks, Sequence):
@@ -597,7 +600,7 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         prefix = "train" if training else "valid"
         step_fn = self._train_step if training else self._valid_step
         n_episodes = self._episodes_per_epoch
-        for batches in source.batches(rng, n_episodes, self.meta_batch_size):
+        for batches in source.batches(rng, n_episodes, self._step_size):
             self.history_.new_batch()
             self.notify("on_batch_begin", batch=batches, training=training)
             step = step_fn(batches)
@@ -610,11 +613,16 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             self.notify("on_batch_end", batch=batches, training=training, **step)
 
     @property
+    def _step_size(self) -> int:
+        """Episodes (or samples) per optimiser step."""
+        return self.meta_batch_size
+
+    @property
     def _episodes_per_epoch(self) -> int:
         # Whole meta-batches only.
         return max(
-            self.meta_batch_size,
-            self.episodes_per_epoch // self.meta_batch_size * self.meta_batch_size,
+            self._step_size,
+            self.episodes_per_epoch // self._step_size * self._step_size,
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -681,7 +689,7 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         self.history_ = History()
         n_valid = 0 if valid is None else sum(1 for _ in valid.batches())
         self.callbacks_ = self._initialize_callbacks(
-            self._episodes_per_epoch // self.meta_batch_size + n_valid
+            -(-self._episodes_per_epoch // self._step_size) + n_valid
         )
 
         self.notify("on_train_begin", X=X, y=y)

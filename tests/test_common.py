@@ -8,7 +8,11 @@ fails the suite, so the list stays true.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_meta import MatchingNetworkClassifier, PrototypicalClassifier
+from sklearn_meta import (
+    FineTuneClassifier,
+    MatchingNetworkClassifier,
+    PrototypicalClassifier,
+)
 
 #: Small settings under which a learner trains in well under a second on the
 #: checks' toy data (2-class episodes with one query per class).
@@ -23,6 +27,9 @@ CHECK_PARAMS = dict(
 )
 
 ESTIMATORS = [
+    FineTuneClassifier(
+        **{k: v for k, v in CHECK_PARAMS.items() if k != "episodes_per_epoch"}
+    ),
     MatchingNetworkClassifier(**CHECK_PARAMS),
     PrototypicalClassifier(**CHECK_PARAMS),
 ]

@@ -1,6 +1,11 @@
-"""Metric-based meta-learners: adapt by embedding the support set and comparing."""
+"""Metric-based meta-learners: adapt by embedding the support set and comparing.
 
+Also the transfer baseline they are judged against, :class:`FineTuneClassifier`
+(a pre-trained embedding with a new head fitted per support set).
+"""
+
+from ._finetune import FineTuneClassifier
 from ._matching import MatchingNetworkClassifier
 from ._prototypical import PrototypicalClassifier
 
-__all__ = ["MatchingNetworkClassifier", "PrototypicalClassifier"]
+__all__ = ["FineTuneClassifier", "MatchingNetworkClassifier", "PrototypicalClassifier"]
