@@ -5,6 +5,7 @@ from .metric import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
     PrototypicalClassifier,
+    SiameseClassifier,
 )
 from .tasks import Task
 
@@ -15,6 +16,7 @@ __all__ = [
     "FineTuneClassifier",
     "MatchingNetworkClassifier",
     "PrototypicalClassifier",
+    "SiameseClassifier",
     "Task",
     "__version__",
     "adapt",

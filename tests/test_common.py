@@ -12,6 +12,7 @@ from sklearn_meta import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
     PrototypicalClassifier,
+    SiameseClassifier,
 )
 
 #: Small settings under which a learner trains in well under a second on the
@@ -32,6 +33,7 @@ ESTIMATORS = [
     ),
     MatchingNetworkClassifier(**CHECK_PARAMS),
     PrototypicalClassifier(**CHECK_PARAMS),
+    SiameseClassifier(**CHECK_PARAMS),
 ]
 
 #: check name -> why the learners cannot pass it.

@@ -7,5 +7,11 @@ Also the transfer baseline they are judged against, :class:`FineTuneClassifier`
 from ._finetune import FineTuneClassifier
 from ._matching import MatchingNetworkClassifier
 from ._prototypical import PrototypicalClassifier
+from ._siamese import SiameseClassifier
 
-__all__ = ["FineTuneClassifier", "MatchingNetworkClassifier", "PrototypicalClassifier"]
+__all__ = [
+    "FineTuneClassifier",
+    "MatchingNetworkClassifier",
+    "PrototypicalClassifier",
+    "SiameseClassifier",
+]
