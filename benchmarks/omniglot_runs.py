@@ -25,6 +25,7 @@ from sklearn_meta import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
     PrototypicalClassifier,
+    SiameseClassifier,
 )
 from sklearn_meta.datasets import load_omniglot, load_omniglot_runs, score_omniglot_runs
 
@@ -44,6 +45,7 @@ def learners(episodes: int, seed: int) -> dict:
     return {
         "Prototypical": PrototypicalClassifier(**episodic, train_n_way=60),
         "Matching": MatchingNetworkClassifier(**episodic),
+        "Siamese": SiameseClassifier(**episodic),
         # One epoch is a pass over the 19,280 background images: about as many
         # images as 1,000 episodes of 20-way 1-shot with 5 queries.
         "FineTune (linear head)": FineTuneClassifier(
