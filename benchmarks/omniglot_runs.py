@@ -64,6 +64,9 @@ def main(argv=None) -> dict:
         help="training episodes of the episodic learners",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--learners", default=None, help="comma-separated names to run (default: all)"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
@@ -74,7 +77,11 @@ def main(argv=None) -> dict:
         data_home=args.data_home, download=False, return_X_y=True
     )
     rows = []
-    for name, clf in learners(args.episodes, args.seed).items():
+    chosen = learners(args.episodes, args.seed)
+    if args.learners:
+        wanted = [w.strip() for w in args.learners.split(",")]
+        chosen = {k: v for k, v in chosen.items() if k.split(" ")[0] in wanted}
+    for name, clf in chosen.items():
         start = time.perf_counter()
         clf.fit(X, y)
         train_s = time.perf_counter() - start
