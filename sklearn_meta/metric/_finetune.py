@@ -322,20 +322,12 @@ class FineTuneClassifier(BaseMetricLearner):
         train, valid, _ = self._prepare_pool(X, y, groups)
         return train, valid, None
 
-    def _initialize_module(self) -> nn.Module:
-        backbone = super()._initialize_module()
-        with torch.no_grad():
-            backbone.eval()
-            dim = backbone(torch.zeros((2, *self.sample_shape_), device=self.device_))
-            backbone.train()
-        dim = dim.flatten(1).shape[1]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self._seed_ + 1)
-            if self.head == "cosine":
-                head = _CosineHead(dim, self.n_pretrain_classes_, self.cosine_scale)
-            else:
-                head = nn.Linear(dim, self.n_pretrain_classes_)
-        return _BackboneWithHead(backbone, head).to(self.device_)
+    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
+        if self.head == "cosine":
+            head = _CosineHead(dim, self.n_pretrain_classes_, self.cosine_scale)
+        else:
+            head = nn.Linear(dim, self.n_pretrain_classes_)
+        return _BackboneWithHead(backbone, head)
 
     def _episode_losses(self, batch):
         if not isinstance(batch, _Minibatch):

@@ -297,22 +297,10 @@ class MatchingNetworkClassifier(BaseMetricLearner):
     def _train_n_way(self) -> int:
         return self.n_way if self.train_n_way is None else self.train_n_way
 
-    def _initialize_module(self) -> nn.Module:
-        backbone = super()._initialize_module()
+    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
         if not self.fce:
             return backbone
-        # The LSTMs are sized by the backbone's output, whichever module it is.
-        was_training = backbone.training
-        backbone.eval()
-        with torch.no_grad():
-            sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
-            dim = backbone(sample).flatten(1).shape[1]
-        backbone.train(was_training)
-        with torch.random.fork_rng(devices=[]):
-            # As for the backbone: seeded, leaving the caller's RNG untouched.
-            torch.manual_seed(self._seed_ + 1)
-            module = _FullContextEmbedding(backbone, dim, self.fce_steps)
-        return module.to(self.device_)
+        return _FullContextEmbedding(backbone, dim, self.fce_steps)
 
     def _support_summary(self, z_support, y_support, n_classes):
         # The fitted module, not the fce parameter, says whether there are

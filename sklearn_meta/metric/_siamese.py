@@ -365,20 +365,8 @@ class SiameseClassifier(BaseMetricLearner):
     def _train_n_way(self) -> int:
         return self.n_way if self.train_n_way is None else self.train_n_way
 
-    def _initialize_module(self) -> nn.Module:
-        backbone = super()._initialize_module()
-        # The head is sized by the backbone's output, whichever module it is.
-        was_training = backbone.training
-        backbone.eval()
-        with torch.no_grad():
-            sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
-            dim = backbone(sample).flatten(1).shape[1]
-        backbone.train(was_training)
-        with torch.random.fork_rng(devices=[]):
-            # As for the backbone: seeded, leaving the caller's RNG untouched.
-            torch.manual_seed(self._seed_ + 1)
-            module = _SiameseNetwork(backbone, dim, self.loss)
-        return module.to(self.device_)
+    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
+        return _SiameseNetwork(backbone, dim, self.loss)
 
     def _pair_scores(self, z_query: torch.Tensor, z_support: torch.Tensor):
         """Scores ``(B, n_query, n_support)`` of every (query, support) pair.
