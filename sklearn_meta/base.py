@@ -485,17 +485,33 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
                 f"callable returning one; got {type(module).__name__}."
             )
         module = module.to(self.device_)
-        self._check_module(module)
+        dim = self._check_module(module)
+        with torch.random.fork_rng(devices=[]):
+            # Seeded like the backbone, leaving the caller's RNG untouched.
+            torch.manual_seed(self._seed_ + 1)
+            return self._wrap_module(module, dim).to(self.device_)
+
+    def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
+        """Add the learner's own meta-learned parts around the user's module.
+
+        ``dim`` is the size of the module's flattened output. The default adds
+        nothing. A learner with extra parts returns one container module, so
+        that ``module_`` (what optimisers, checkpoints and early stopping see)
+        holds everything meta-learned.
+        """
         return module
 
-    def _check_module(self, module: nn.Module) -> None:
-        """Run the module once on two zero samples so a mismatch fails early."""
+    def _check_module(self, module: nn.Module) -> int:
+        """Run the module once on two zero samples so a mismatch fails early.
+
+        Returns the size of its flattened output.
+        """
         sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
         was_training = module.training
         module.eval()
         try:
             with torch.no_grad():
-                module(sample)
+                return module(sample).flatten(1).shape[1]
         except Exception as exc:
             raise ValueError(
                 f"The module could not process samples of shape {self.sample_shape_}: "

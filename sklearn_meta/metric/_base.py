@@ -6,7 +6,6 @@ from abc import abstractmethod
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
@@ -37,29 +36,6 @@ class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
 
         Computed from the summary :meth:`_support_summary` returned.
         """
-
-    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
-        """Add the learner's own meta-learned parts around the backbone.
-
-        ``dim`` is the size of the backbone's flattened output. The default
-        adds nothing. A learner with extra parts returns one container module
-        whose ``forward`` embeds, so that ``module_`` (what optimisers,
-        checkpoints and early stopping see) holds everything meta-learned.
-        """
-        return backbone
-
-    def _initialize_module(self) -> nn.Module:
-        backbone = super()._initialize_module()
-        was_training = backbone.training
-        backbone.eval()
-        with torch.no_grad():
-            sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
-            dim = backbone(sample).flatten(1).shape[1]
-        backbone.train(was_training)
-        with torch.random.fork_rng(devices=[]):
-            # Seeded like the backbone, leaving the caller's RNG untouched.
-            torch.manual_seed(self._seed_ + 1)
-            return self._wrap_backbone(backbone, dim).to(self.device_)
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(n, D)`` of samples ``(n, *sample_shape)``."""

@@ -322,7 +322,7 @@ class FineTuneClassifier(BaseMetricLearner):
         train, valid, _ = self._prepare_pool(X, y, groups)
         return train, valid, None
 
-    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
+    def _wrap_module(self, backbone: nn.Module, dim: int) -> nn.Module:
         if self.head == "cosine":
             head = _CosineHead(dim, self.n_pretrain_classes_, self.cosine_scale)
         else:

@@ -297,7 +297,7 @@ class MatchingNetworkClassifier(BaseMetricLearner):
     def _train_n_way(self) -> int:
         return self.n_way if self.train_n_way is None else self.train_n_way
 
-    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
+    def _wrap_module(self, backbone: nn.Module, dim: int) -> nn.Module:
         if not self.fce:
             return backbone
         return _FullContextEmbedding(backbone, dim, self.fce_steps)

@@ -365,7 +365,7 @@ class SiameseClassifier(BaseMetricLearner):
     def _train_n_way(self) -> int:
         return self.n_way if self.train_n_way is None else self.train_n_way
 
-    def _wrap_backbone(self, backbone: nn.Module, dim: int) -> nn.Module:
+    def _wrap_module(self, backbone: nn.Module, dim: int) -> nn.Module:
         return _SiameseNetwork(backbone, dim, self.loss)
 
     def _pair_scores(self, z_query: torch.Tensor, z_support: torch.Tensor):
