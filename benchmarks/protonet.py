@@ -1,9 +1,16 @@
-"""Speed of Prototypical Networks episodes: sklearn_meta against easyfsl.
+"""Speed of Prototypical and Matching Networks episodes: sklearn_meta against easyfsl.
 
 Both libraries run in the same process, on the same 28x28 Omniglot pools, with
 the same 4-block convolutional backbone starting from the same weights, on
 5-way 5-shot 15-query episodes drawn by
-:class:`~sklearn_meta.tasks.EpisodeSampler`.
+:class:`~sklearn_meta.tasks.EpisodeSampler`. ``--method`` picks the method:
+``prototypical`` (the default) compares
+:class:`~sklearn_meta.PrototypicalClassifier` with easyfsl's
+``PrototypicalNetworks``; ``matching`` compares
+:class:`~sklearn_meta.MatchingNetworkClassifier` with easyfsl's
+``MatchingNetworks`` (see "Matching Networks" below). What follows says
+"PrototypicalClassifier" and "PrototypicalNetworks"; with ``--method
+matching`` read the Matching Networks classes instead.
 
 What is measured
 ----------------
@@ -18,9 +25,11 @@ Training, seconds per episode:
   end (``_fit_pool``), which are not per-episode work.
 - easyfsl: the training loop its documentation gives, one episode per step:
   ``model.process_support_set(support_images, support_labels)``,
-  ``scores = model(query_images)``, cross-entropy, backward, Adam step, the
-  episode's images gathered from the same float32 tensor inside the loop.
-  Episode indices are drawn before the loop (its sampling is not timed).
+  ``scores = model(query_images)``, cross-entropy (negative log-likelihood for
+  Matching Networks, whose scores are log-probabilities, as easyfsl's
+  documentation says), backward, Adam step, the episode's images gathered
+  from the same float32 tensor inside the loop. Episode indices are drawn
+  before the loop (its sampling is not timed).
 
 With ``meta_batch_size=B`` ours embeds B episodes in one forward pass and takes
 one optimiser step per B episodes, so B > 1 is faster per episode but is also
@@ -40,7 +49,8 @@ episodes (M = 1, 10 and ``--eval-episodes``):
   episodes (``EpisodeSampler(y, 5, 5, 15).sample(M, random_state=0)``).
 
 Every time is the median of ``--repeats`` runs after a warm-up run of each
-shape. Ratios are ours / easyfsl (below 1: ours is faster).
+shape. Ratios are ours / easyfsl (below 1: ours is faster). The tables also
+give episodes per second, the inverse of the seconds per episode.
 
 With ``--accuracy`` both are also trained for ``--train-episodes`` episodes
 (ours with ``meta_batch_size=1``; easyfsl on the very episodes ours trained on,
@@ -62,6 +72,35 @@ could convert a backbone to channels-last too.
 Both have the same layers and parameter names; easyfsl's copy is loaded with
 the state of ours before training, so both start from the same weights.
 
+Matching Networks
+-----------------
+easyfsl's ``MatchingNetworks`` always uses full context embeddings, so ours
+runs with ``fce=True``. The two then have the same parts, which easyfsl's
+copy loads from ours before training (so they start from the same weights,
+LSTMs included): a bidirectional ``LSTM(64, 64)`` over the support set, with
+g(x_i, S) = h_forward_i + h_backward_i + g'(x_i), and an attention
+``LSTMCell(128, 64)`` for the queries, started at h = f'(x), c = 0, reading
+r = sum_i softmax(h . g_i) g_i, then h, c = LSTM([f'(x), r], (h, c)) and h = h +
+f'(x) at each step (``feature_dimension=64``: conv4's output on 28x28
+images). easyfsl takes one read step per support example; ours takes
+``fce_steps``, set to the same number (N_WAY * K_SHOT = 25 steps). They differ
+in:
+
+- the final attention: ours is a softmax of cosine similarities divided by
+  ``temperature`` (its default, 0.1); easyfsl's is a softmax of the dot
+  products of the (unnormalised) refined queries with the normalised support
+  embeddings, without a temperature;
+- the log-probabilities: ours clamps at the smallest positive float before the
+  log, easyfsl adds 1e-6;
+- the loss: ours takes the cross-entropy of the log-probabilities (equal to
+  their negative log-likelihood, since they sum to one), easyfsl the negative
+  log-likelihood;
+- batch normalisation: ours embeds support and query in one batch, easyfsl in
+  two (as for Prototypical Networks);
+- batching: ours runs the LSTMs over all episodes of a meta-batch at once,
+  and in evaluation over many episodes at once (their embeddings computed
+  once, as above); easyfsl over one episode at a time.
+
 easyfsl without torchvision
 ---------------------------
 ``import easyfsl.methods`` imports torchvision (``easyfsl/modules/resnet.py``,
@@ -76,13 +115,15 @@ built here.
 Without the Omniglot zips (``--data-home``) the script says so and runs on
 random images of the same shape (timings stay meaningful, accuracies do not).
 
-Run ``python benchmarks/protonet.py`` (``--help`` for the options).
+Run ``python benchmarks/protonet.py`` (``--help`` for the options), and
+``python benchmarks/protonet.py --method matching`` for Matching Networks.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import importlib.util
 import itertools
@@ -93,6 +134,7 @@ import statistics
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,14 +145,76 @@ from torch import nn
 from torch.nn import functional as F
 
 import sklearn_meta
-from sklearn_meta import PrototypicalClassifier
+from sklearn_meta import MatchingNetworkClassifier, PrototypicalClassifier
 from sklearn_meta.datasets import load_omniglot
 from sklearn_meta.nn import Conv4
 from sklearn_meta.tasks import EpisodeSampler
 
 N_WAY, K_SHOT, N_QUERY = 5, 5, 15
 LR = 1e-3
+#: Size of conv4's flattened output on 28x28 images (64 channels of 1x1).
+CONV4_DIM = 64
 REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One method as both libraries implement it.
+
+    Parameters
+    ----------
+    title : str
+        Its name, for the printed tables.
+    ours : type
+        Our learner's class.
+    ours_params : dict
+        Parameters of our learner beyond the episode and training ones.
+    easyfsl : str
+        The class's name in ``easyfsl.methods``.
+    easyfsl_params : dict
+        Keyword arguments of that class beyond the backbone.
+    state_prefixes : dict
+        Prefixes of our module's state names and the ones they take in
+        easyfsl's model, to load our initial weights into it.
+    loss : callable
+        easyfsl's training loss, ``loss(scores, labels)``.
+    """
+
+    title: str
+    ours: type
+    ours_params: dict
+    easyfsl: str
+    easyfsl_params: dict
+    state_prefixes: dict
+    loss: Callable
+
+
+METHODS = {
+    "prototypical": Method(
+        title="Prototypical Networks",
+        ours=PrototypicalClassifier,
+        ours_params={},
+        easyfsl="PrototypicalNetworks",
+        easyfsl_params={},
+        state_prefixes={"": "backbone."},
+        loss=F.cross_entropy,
+    ),
+    "matching": Method(
+        title="Matching Networks (full context embeddings)",
+        ours=MatchingNetworkClassifier,
+        # easyfsl's query LSTM reads once per support example.
+        ours_params={"fce": True, "fce_steps": N_WAY * K_SHOT},
+        easyfsl="MatchingNetworks",
+        easyfsl_params={"feature_dimension": CONV4_DIM},
+        state_prefixes={
+            "backbone.": "backbone.",
+            "support_lstm.": "support_features_encoder.",
+            "query_cell.": "query_features_encoding_cell.",
+        },
+        # Its scores are log-probabilities.
+        loss=F.nll_loss,
+    ),
+}
 
 
 # -- easyfsl -------------------------------------------------------------------
@@ -145,15 +249,15 @@ def _torchvision_stand_in():
             sys.modules.pop(name, None)
 
 
-def import_easyfsl():
-    """Return easyfsl's ``PrototypicalNetworks`` and whether a stand-in was needed."""
+def import_easyfsl(name: str = "PrototypicalNetworks"):
+    """Return the class ``easyfsl.methods.<name>`` and whether a stand-in was needed."""
     if importlib.util.find_spec("torchvision") is not None:
-        from easyfsl.methods import PrototypicalNetworks
+        from easyfsl import methods
 
-        return PrototypicalNetworks, False
+        return getattr(methods, name), False
     with _torchvision_stand_in():
-        from easyfsl.methods import PrototypicalNetworks
-    return PrototypicalNetworks, True
+        from easyfsl import methods
+    return getattr(methods, name), True
 
 
 def standard_conv4() -> nn.Sequential:
@@ -173,18 +277,28 @@ def standard_conv4() -> nn.Sequential:
     )
 
 
-def easyfsl_model(model_cls, template: nn.Module) -> nn.Module:
-    """Build easyfsl's PrototypicalNetworks on a conv4 with ``template``'s weights."""
-    backbone = standard_conv4()
-    backbone.load_state_dict(template.state_dict())
-    return model_cls(backbone)
+def easyfsl_state(method: Method, state: dict) -> dict:
+    """Our module's ``state`` under the names of easyfsl's model."""
+    renamed = {}
+    for name, value in state.items():
+        prefix = next(p for p in method.state_prefixes if name.startswith(p))
+        renamed[method.state_prefixes[prefix] + name[len(prefix) :]] = value
+    return renamed
 
 
-def easyfsl_train(model, episodes) -> float:
+def easyfsl_model(method: Method, model_cls, state: dict) -> nn.Module:
+    """Build easyfsl's model of ``method`` on a conv4, from our module's ``state``."""
+    model = model_cls(standard_conv4(), **method.easyfsl_params)
+    model.load_state_dict(easyfsl_state(method, state))
+    return model
+
+
+def easyfsl_train(model, episodes, loss=F.cross_entropy) -> float:
     """Train on ``episodes`` the way easyfsl documents; return seconds per episode.
 
     ``episodes`` yields ``(X_support, y_support, X_query, y_query)``; when it
-    gathers them lazily (:func:`gather`), the gathering is timed too.
+    gathers them lazily (:func:`gather`), the gathering is timed too. ``loss``
+    takes the model's scores and the query labels.
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     model.train()
@@ -194,10 +308,10 @@ def easyfsl_train(model, episodes) -> float:
         optimizer.zero_grad()
         model.process_support_set(X_support, y_support)
         scores = model(X_query)
-        loss = F.cross_entropy(scores, y_query)
-        loss.backward()
+        value = loss(scores, y_query)
+        value.backward()
         optimizer.step()
-        loss.item()  # what a training loop logs; ours records it too
+        value.item()  # what a training loop logs; ours records it too
         n_episodes += 1
     return (time.perf_counter() - start) / n_episodes
 
@@ -250,9 +364,9 @@ class RecordEpisodes(Callback):
                 self.episodes_ += zip(b.X_support, b.y_support, b.X_query, b.y_query)
 
 
-def ours(template, meta_batch_size: int, n_episodes: int, **kwargs):
-    return PrototypicalClassifier(
-        template,
+def ours(method: Method, template, meta_batch_size: int, n_episodes: int, **kwargs):
+    """Build our learner of ``method`` on a copy of ``template``, for one epoch."""
+    params = dict(
         n_way=N_WAY,
         k_shot=K_SHOT,
         n_query=N_QUERY,
@@ -262,8 +376,20 @@ def ours(template, meta_batch_size: int, n_episodes: int, **kwargs):
         lr=LR,
         device="cpu",
         random_state=0,
-        **kwargs,
     )
+    return method.ours(template, **{**params, **method.ours_params, **kwargs})
+
+
+def initial_state(method: Method, template, X, y) -> dict:
+    """Our learner's module state before training.
+
+    It depends on ``template`` and ``random_state`` only (the parts a learner
+    adds are seeded from it), so every learner :func:`ours` builds starts from
+    it: a fit without epochs on a few classes gives it.
+    """
+    few = np.isin(y, np.unique(y)[:N_WAY])
+    clf = ours(method, template, 1, 1, max_epochs=0).fit(X[few], y[few])
+    return {k: v.clone() for k, v in clf.module_.state_dict().items()}
 
 
 def ours_train(clf, X, y) -> float:
@@ -321,7 +447,7 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(fn() for _ in range(repeats))
 
 
-def time_training(args, template, model_cls, X, y):
+def time_training(args, method, template, model_cls, state, X, y):
     """Seconds per training episode: ours per meta_batch_size, then easyfsl.
 
     Returns the rows and the last trained model of each library.
@@ -332,14 +458,18 @@ def time_training(args, template, model_cls, X, y):
     # 20 classes so that fit's final embedding of the pool stays short.
     small = np.isin(y, np.unique(y)[:20])
     for b in args.meta_batch_sizes:
-        ours_train(ours(template, b, 2 * b), X[small], y[small])
-    easyfsl_train(easyfsl_model(model_cls, template), gather(X_t, episodes[:3]))
+        ours_train(ours(method, template, b, 2 * b), X[small], y[small])
+    easyfsl_train(
+        easyfsl_model(method, model_cls, state),
+        gather(X_t, episodes[:3]),
+        method.loss,
+    )
 
     rows = []
     for b in args.meta_batch_sizes:
         times = []
         for _ in range(args.repeats):
-            clf = ours(template, b, args.train_episodes)
+            clf = ours(method, template, b, args.train_episodes)
             times.append(ours_train(clf, X, y))
         rows.append(
             {
@@ -350,8 +480,8 @@ def time_training(args, template, model_cls, X, y):
         )
     times = []
     for _ in range(args.repeats):
-        model = easyfsl_model(model_cls, template)
-        times.append(easyfsl_train(model, gather(X_t, episodes)))
+        model = easyfsl_model(method, model_cls, state)
+        times.append(easyfsl_train(model, gather(X_t, episodes), method.loss))
     rows.append(
         {
             "learner": "easyfsl",
@@ -359,6 +489,8 @@ def time_training(args, template, model_cls, X, y):
             "s_per_episode": statistics.median(times),
         }
     )
+    for row in rows:
+        row["episodes_per_s"] = 1 / row["s_per_episode"]
     return rows, clf, model
 
 
@@ -382,16 +514,21 @@ def time_evaluation(args, clf, model, X, y):
                 ),
             }
         )
+    for row in rows:
+        row["ours_episodes_per_s"] = 1 / row["ours"]
+        row["easyfsl_episodes_per_s"] = 1 / row["easyfsl"]
     return rows
 
 
-def compare_accuracy(args, template, model_cls, X, y, X_eval, y_eval):
+def compare_accuracy(args, method, template, model_cls, state, X, y, X_eval, y_eval):
     """Accuracy of both after the same training episodes, on the same test episodes."""
     recorder = RecordEpisodes()
-    clf = ours(template, 1, args.train_episodes, callbacks=[("record", recorder)])
+    clf = ours(
+        method, template, 1, args.train_episodes, callbacks=[("record", recorder)]
+    )
     clf.fit(X, y)
-    model = easyfsl_model(model_cls, template)
-    easyfsl_train(model, recorder.episodes_)
+    model = easyfsl_model(method, model_cls, state)
+    easyfsl_train(model, recorder.episodes_, method.loss)
     X_eval_t = torch.from_numpy(X_eval)
     episodes = gather(X_eval_t, index_episodes(y_eval, args.eval_episodes))
     result = {}
@@ -407,10 +544,12 @@ def compare_accuracy(args, template, model_cls, X, y, X_eval, y_eval):
 def print_tables(train_rows, eval_rows, accuracy, args):
     easyfsl_train_s = train_rows[-1]["s_per_episode"]
     print(
-        f"\nTraining, {N_WAY}-way {K_SHOT}-shot {N_QUERY}-query, "
-        f"{args.train_episodes} episodes, median of {args.repeats}"
+        f"\n{METHODS[args.method].title}: training, {N_WAY}-way {K_SHOT}-shot "
+        f"{N_QUERY}-query, {args.train_episodes} episodes, median of {args.repeats}"
     )
-    print(f"{'learner':<30}{'s / episode':>14}{'ours / easyfsl':>16}")
+    print(
+        f"{'learner':<30}{'s / episode':>14}{'episodes / s':>14}{'ours / easyfsl':>16}"
+    )
     for row in train_rows:
         name = (
             f"ours (meta_batch_size={row['meta_batch_size']})"
@@ -418,16 +557,23 @@ def print_tables(train_rows, eval_rows, accuracy, args):
             else "easyfsl (1 episode per step)"
         )
         ratio = row["s_per_episode"] / easyfsl_train_s
-        print(f"{name:<30}{row['s_per_episode']:>14.5f}{ratio:>16.2f}")
+        print(
+            f"{name:<30}{row['s_per_episode']:>14.5f}{row['episodes_per_s']:>14.1f}"
+            f"{ratio:>16.2f}"
+        )
 
     print(
-        f"\nEvaluation, seconds per episode when M episodes are asked, "
-        f"median of {args.repeats}"
+        f"\nEvaluation, seconds per episode (and episodes per second) when M "
+        f"episodes are asked, median of {args.repeats}"
     )
-    print(f"{'M':>6}{'ours':>14}{'easyfsl':>14}{'ours / easyfsl':>16}")
+    print(
+        f"{'M':>6}{'ours':>12}{'easyfsl':>12}{'ours ep/s':>12}{'easyfsl ep/s':>14}"
+        f"{'ours / easyfsl':>16}"
+    )
     for row in eval_rows:
         print(
-            f"{row['n_episodes']:>6}{row['ours']:>14.5f}{row['easyfsl']:>14.5f}"
+            f"{row['n_episodes']:>6}{row['ours']:>12.5f}{row['easyfsl']:>12.5f}"
+            f"{row['ours_episodes_per_s']:>12.1f}{row['easyfsl_episodes_per_s']:>14.1f}"
             f"{row['ours'] / row['easyfsl']:>16.2f}"
         )
 
@@ -443,6 +589,12 @@ def print_tables(train_rows, eval_rows, accuracy, args):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--method",
+        choices=sorted(METHODS),
+        default="prototypical",
+        help="the method both libraries run",
+    )
     parser.add_argument("--train-episodes", type=int, default=200)
     parser.add_argument("--eval-episodes", type=int, default=600)
     parser.add_argument(
@@ -473,7 +625,8 @@ def main(argv=None) -> dict:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    model_cls, stand_in = import_easyfsl()
+    method = METHODS[args.method]
+    model_cls, stand_in = import_easyfsl(method.easyfsl)
     if stand_in:
         print(
             "torchvision is not installed: easyfsl was imported with a stand-in "
@@ -490,10 +643,13 @@ def main(argv=None) -> dict:
         torch.manual_seed(0)
         template = Conv4()
 
-    train_rows, clf, model = time_training(args, template, model_cls, X, y)
+    state = initial_state(method, template, X, y)
+    train_rows, clf, model = time_training(
+        args, method, template, model_cls, state, X, y
+    )
     eval_rows = time_evaluation(args, clf, model, X_eval, y_eval)
     accuracy = (
-        compare_accuracy(args, template, model_cls, X, y, X_eval, y_eval)
+        compare_accuracy(args, method, template, model_cls, state, X, y, X_eval, y_eval)
         if args.accuracy
         else None
     )
@@ -501,6 +657,9 @@ def main(argv=None) -> dict:
 
     record = {
         "benchmark": "protonet",
+        "method": args.method,
+        "easyfsl_model": method.easyfsl,
+        "ours_params": method.ours_params,
         "data": source,
         "episode": {"n_way": N_WAY, "k_shot": K_SHOT, "n_query": N_QUERY},
         "args": vars(args),
