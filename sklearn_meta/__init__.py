@@ -1,6 +1,16 @@
 """Meta-learning ("learning to learn") with scikit-learn estimators over PyTorch."""
 
-from .base import AdaptedClassifier, adapt
+from .base import AdaptedClassifier, AdaptedRegressor, adapt
+from .gradient import (
+    ANILClassifier,
+    ANILRegressor,
+    MAMLClassifier,
+    MAMLRegressor,
+    MetaSGDClassifier,
+    MetaSGDRegressor,
+    ReptileClassifier,
+    ReptileRegressor,
+)
 from .metric import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
@@ -12,10 +22,19 @@ from .tasks import Task
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "ANILClassifier",
+    "ANILRegressor",
     "AdaptedClassifier",
+    "AdaptedRegressor",
     "FineTuneClassifier",
+    "MAMLClassifier",
+    "MAMLRegressor",
     "MatchingNetworkClassifier",
+    "MetaSGDClassifier",
+    "MetaSGDRegressor",
     "PrototypicalClassifier",
+    "ReptileClassifier",
+    "ReptileRegressor",
     "SiameseClassifier",
     "Task",
     "__version__",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
@@ -44,7 +44,14 @@ from .tasks import (
     _TaskStream,
 )
 
-__all__ = ["AdaptedClassifier", "BaseMetaLearner", "MetaClassifierMixin", "adapt"]
+__all__ = [
+    "AdaptedClassifier",
+    "AdaptedRegressor",
+    "BaseMetaLearner",
+    "MetaClassifierMixin",
+    "MetaRegressorMixin",
+    "adapt",
+]
 
 #: Parameter prefixes routed to components, as in skorch (``module__hidden=32``).
 _ROUTED_PREFIXES = ("module__", "optimizer__")
@@ -88,9 +95,16 @@ def _is_task_collection(X) -> bool:
 class _PoolEpisodes:
     """Meta-batches of episodes drawn from a labelled pool living on a device."""
 
-    def __init__(self, X: torch.Tensor, sampler: EpisodeSampler):
+    def __init__(
+        self,
+        X: torch.Tensor,
+        sampler: EpisodeSampler,
+        targets: torch.Tensor | None = None,
+    ):
         self.X = X
         self.sampler = sampler
+        # Regression: the targets of the pool; classification: episode labels.
+        self.targets = targets
         self.y_support = torch.as_tensor(sampler.support_labels(), device=X.device)
         self.y_query = torch.as_tensor(sampler.query_labels(), device=X.device)
 
@@ -100,6 +114,10 @@ class _PoolEpisodes:
         s = torch.as_tensor(support, device=device)
         q = torch.as_tensor(query, device=device)
         n = len(support)
+        if self.targets is not None:
+            return _EpisodeBatch(
+                self.X[s], self.targets[s], self.X[q], self.targets[q], n_classes=0
+            )
         return _EpisodeBatch(
             self.X[s],
             self.y_support.expand(n, -1),
@@ -260,6 +278,9 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             if k.startswith(prefix + "__")
         }
 
+    #: Passed to sklearn's ``validate_data`` with ``y`` (regressors: numeric).
+    _y_check_kwargs: dict = {}
+
     # -- what a learner provides ---------------------------------------------
 
     @abstractmethod
@@ -296,7 +317,9 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             dtype=np.float32, allow_nd=True, ensure_min_samples=2 if reset else 1
         )
         if y is not None:
-            X, y = validate_data(self, X, y, reset=reset, **kwargs)
+            X, y = validate_data(
+                self, X, y, reset=reset, **kwargs, **self._y_check_kwargs
+            )
         else:
             X = validate_data(self, X, reset=reset, **kwargs)
         if X.ndim not in (2, 4):
@@ -397,17 +420,23 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             valid = self._validation_episodes(X_t, y_encoded, groups, valid_idx)
         return train, valid, (X, y_encoded, classes)
 
-    def _validation_episodes(self, X_t, y_encoded, groups, valid_idx) -> _FixedEpisodes:
-        """Draw the fixed meta-validation episodes once from the held-out part."""
+    def _validation_episodes(
+        self, X_t, y_encoded, groups, valid_idx, n_way=None, targets=None
+    ) -> _FixedEpisodes:
+        """Draw the fixed meta-validation episodes once from the held-out part.
+
+        ``targets`` (regression) are the pool's targets on the device.
+        """
         g_valid = None if groups is None else groups[valid_idx]
         sampler = self._make_sampler(
             y_encoded[valid_idx],
             g_valid,
-            self.n_way,
+            self.n_way if n_way is None else n_way,
             f"Meta-validation split (train_split={self.train_split!r})",
         )
+        rows = torch.as_tensor(valid_idx, device=self.device_)
         pool = _PoolEpisodes(
-            X_t[torch.as_tensor(valid_idx, device=self.device_)], sampler
+            X_t[rows], sampler, None if targets is None else targets[rows]
         )
         support, query = sampler.sample(
             self.n_valid_episodes, np.random.default_rng([self._seed_, 2])
@@ -733,6 +762,34 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
     def _fit_pool(self, pool) -> None:
         """After meta-training, adapt to the whole training pool (if any)."""
 
+    def _pool_to_adapt(self, pool):
+        """Return the part of the training pool ``predict`` adapts to (all of it)."""
+        return pool
+
+    def _episode_logits_from_pool(
+        self, X, support, y_support, query, n_way
+    ) -> torch.Tensor:
+        """Query outputs ``(E, n_query_total, ...)`` of episodes drawn from ``X``.
+
+        ``y_support`` holds the support labels shared by every episode
+        ``(n_support,)`` or each episode's own ``(E, n_support, ...)``. The
+        default adapts to each support set in turn; learners whose adaptation
+        batches override it.
+        """
+        y_support = np.asarray(y_support)
+        shared = y_support.ndim == 1 and isinstance(self, ClassifierMixin)
+        outs = []
+        for i in range(len(support)):
+            state = self._adapt(
+                torch.from_numpy(X[support[i]]).to(self.device_),
+                torch.as_tensor(
+                    y_support if shared else y_support[i], device=self.device_
+                ),
+                n_way,
+            )
+            outs.append(self._predict_logits(state, X[query[i]]))
+        return torch.stack(outs)
+
     # -- checkpoints and persistence --------------------------------------------
 
     def _check_initialized(self, what: str) -> None:
@@ -931,7 +988,7 @@ class MetaClassifierMixin(ClassifierMixin):
         if pool is None:
             self.pool_state_ = None
             return
-        X, y_encoded, classes = pool
+        X, y_encoded, classes = self._pool_to_adapt(pool)
         self.classes_ = classes
         self._check_adapt_classes(len(classes), "y")
         self.module_.eval()
@@ -1073,26 +1130,223 @@ class MetaClassifierMixin(ClassifierMixin):
         y_query = torch.as_tensor(sampler.query_labels(), device=logits.device)
         return (logits.argmax(-1) == y_query).double().mean(-1).cpu().numpy()
 
-    def _episode_logits_from_pool(
-        self, X, support, y_support, query, n_way
-    ) -> torch.Tensor:
-        """Query logits ``(E, n_query_total, n_way)`` of episodes drawn from ``X``.
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
 
-        The default gathers each chunk of episodes and adapts to each support
-        set; learners whose adaptation is cheap override it.
-        """
-        y_s = torch.as_tensor(y_support, device=self.device_)
-        outs = []
-        for i in range(len(support)):
-            state = self._adapt(
-                torch.from_numpy(X[support[i]]).to(self.device_), y_s, n_way
+
+class MetaRegressorMixin(RegressorMixin):
+    """Regression behaviour of a meta-learner.
+
+    Tasks come from ``fit(tasks)`` or from a pool with ``groups`` (each group
+    one task, episodes are random support/query splits of a group); a pool
+    without groups is one task. After ``fit(X, y)`` the learner predicts
+    after adapting to the whole pool; ``score`` is the *episodic* R²;
+    ``adapt`` returns an :class:`AdaptedRegressor` for a new support set.
+    """
+
+    _score_name = "r2"
+    _y_check_kwargs = {"y_numeric": True, "multi_output": True}
+
+    def _check_targets(self, y, name: str = "y_support") -> np.ndarray:
+        y = np.asarray(y, dtype=np.float32)
+        shape = y.shape[1:]
+        if shape == (1,) and self._y_shape_ == ():
+            y, shape = y[:, 0], ()
+        if shape != self._y_shape_:
+            raise ValueError(
+                f"{name} has targets of shape {shape} per sample, but "
+                f"{type(self).__name__} was fitted on targets of shape "
+                f"{self._y_shape_}."
             )
-            outs.append(self._predict_logits(state, X[query[i]]))
-        return torch.stack(outs)
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} contains NaN or infinity.")
+        return y
+
+    def _set_target_shape(self, shape: tuple) -> None:
+        self._y_shape_ = tuple(shape)
+        self.n_outputs_ = int(np.prod(shape)) if shape else 1
+
+    def _prepare_pool(self, X, y, groups):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is "
+                "None. Pass a pool as fit(X, y, groups=...) or a sequence of Task "
+                "objects as fit(tasks)."
+            )
+        X, y = self._check_X(X, reset=True, y=y)
+        y = np.asarray(y, dtype=np.float32)
+        self._set_target_shape(y.shape[1:])
+        if groups is None:
+            if self.train_split is not None:
+                raise ValueError(
+                    "train_split holds out tasks, but a pool without groups is a "
+                    "single task. Pass groups (one per sample) or train_split=None."
+                )
+            units = np.zeros(len(y), dtype=np.int64)
+        else:
+            groups = column_or_1d(np.asarray(groups))
+            if len(groups) != len(y):
+                raise ValueError(
+                    f"groups has {len(groups)} entries but X has {len(y)} samples; "
+                    "give one group per sample."
+                )
+            units = np.unique(groups, return_inverse=True)[1]
+        train_idx, valid_idx = self._validation_split(units, groups, X)
+        X_t = torch.from_numpy(X).to(self.device_)
+        y_t = torch.from_numpy(y).to(self.device_)
+        rows = torch.as_tensor(train_idx, device=self.device_)
+        what = "Meta-training pool" if valid_idx is not None else "Training pool"
+        train = _PoolEpisodes(
+            X_t[rows], self._task_sampler(units[train_idx], what), y_t[rows]
+        )
+        valid = None
+        if valid_idx is not None:
+            self._task_sampler(units[valid_idx], "Meta-validation split")
+            valid = self._validation_episodes(
+                X_t, units, None, valid_idx, n_way=1, targets=y_t
+            )
+        return train, valid, (X, y)
+
+    def _task_sampler(self, units, what: str) -> EpisodeSampler:
+        """Sample support/query splits within a task (a group)."""
+        need = self.k_shot + self.n_query
+        counts = np.bincount(units)
+        if (counts[counts > 0] < need).any():
+            raise ValueError(
+                f"{what}: every task (group) needs at least k_shot + n_query = "
+                f"{need} samples; the smallest has {counts[counts > 0].min()}. Lower "
+                "k_shot or n_query."
+            )
+        return EpisodeSampler(units, 1, self.k_shot, self.n_query)
+
+    def _prepare_tasks(self, tasks):
+        train, valid, pool = super()._prepare_tasks(tasks)
+        first = train.stream.first()
+        self._set_target_shape(first[1].shape[1:])
+        return train, valid, pool
+
+    def _fit_pool(self, pool) -> None:
+        if pool is None:
+            self.pool_state_ = None
+            return
+        X, y = self._pool_to_adapt(pool)
+        self.module_.eval()
+        self.pool_state_ = self._adapt(torch.from_numpy(X), torch.from_numpy(y), 0)
+
+    def predict(self, X) -> np.ndarray:
+        """Predict targets after adapting to the training pool.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions.
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        if self.pool_state_ is None:
+            raise NotFittedError(
+                f"This {type(self).__name__} has no prediction over a training pool: "
+                "it was meta-trained on tasks rather than a pool, or its parameters "
+                "were reloaded with load_params. Call adapt(X_support, y_support) "
+                "to get a regressor for a task."
+            )
+        return self._predict_logits(self.pool_state_, X).double().cpu().numpy()
+
+    def adapt(self, X_support, y_support) -> AdaptedRegressor:
+        """Adapt to a support set; return a new fitted regressor.
+
+        The meta-learner is not changed, so it can serve many tasks.
+
+        Parameters
+        ----------
+        X_support : array-like of shape (n_support, ...)
+            Support samples, of the same sample shape as in ``fit``.
+        y_support : array-like of shape (n_support,) or (n_support, n_outputs)
+            Their targets.
+
+        Returns
+        -------
+        regressor : AdaptedRegressor
+            A fitted, picklable regressor.
+        """
+        return AdaptedRegressor(self).fit(X_support, y_support)
+
+    def score(self, X, y, groups=None) -> float:
+        """Mean R² over ``n_eval_episodes`` tasks drawn from ``(X, y, groups)``.
+
+        Each episode is a random support/query split of one group (of the
+        whole pool without groups): the learner adapts to the support part and
+        is scored on the query part. Episodes come from a fixed seed.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            A pool of samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        groups : array-like of shape (n_samples,), default=None
+            The task of each sample.
+
+        Returns
+        -------
+        score : float
+            Mean episodic R².
+        """
+        return float(np.mean(self._episodic_scores(X, y, groups=groups)))
+
+    def _episodic_scores(
+        self,
+        X,
+        y,
+        *,
+        groups=None,
+        k_shot=None,
+        n_query=None,
+        n_episodes=None,
+        random_state=None,
+        n_way=None,
+    ) -> np.ndarray:
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        y = self._check_targets(y, "y")
+        if len(y) != len(X):
+            raise ValueError(f"X has {len(X)} samples but y has {len(y)} targets.")
+        units = (
+            np.zeros(len(y), dtype=np.int64)
+            if groups is None
+            else np.unique(column_or_1d(np.asarray(groups)), return_inverse=True)[1]
+        )
+        sampler = EpisodeSampler(
+            units,
+            1,
+            self.k_shot if k_shot is None else k_shot,
+            self.n_query if n_query is None else n_query,
+        )
+        n_episodes = self.n_eval_episodes if n_episodes is None else n_episodes
+        rng = _as_generator(_SCORING_SEED if random_state is None else random_state)
+        support, query = sampler.sample(n_episodes, rng)
+        self.module_.eval()
+        pred = self._episode_logits_from_pool(X, support, y[support], query, 0)
+        y_query = torch.as_tensor(y[query], device=pred.device, dtype=torch.float64)
+        pred = pred.double().reshape(y_query.shape)
+        dims = tuple(range(1, y_query.ndim))
+        ss_res = ((y_query - pred) ** 2).sum(dims)
+        ss_tot = ((y_query - y_query.mean(1, keepdim=True)) ** 2).sum(dims)
+        r2 = 1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float64).tiny)
+        return r2.cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.target_tags.multi_output = True
         tags.non_deterministic = False
         return tags
 
@@ -1101,7 +1355,52 @@ def _softmax_numpy(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), dim=-1).cpu().numpy()
 
 
-class AdaptedClassifier(ClassifierMixin, BaseEstimator):
+class _AdaptedEstimator(BaseEstimator):
+    """What adapted classifiers and regressors share: a frozen meta-learner view."""
+
+    _meta_mixin: type
+
+    def __init__(self, meta_learner=None):
+        self.meta_learner = meta_learner
+
+    def __sklearn_clone__(self):
+        return type(self)(self.meta_learner)
+
+    def _check_learner(self):
+        learner = self.meta_learner
+        if not isinstance(learner, self._meta_mixin):
+            kind = "classifier" if isinstance(self, ClassifierMixin) else "regressor"
+            raise TypeError(
+                f"{type(self).__name__} needs a meta-learning {kind} of sklearn_meta "
+                f"as meta_learner; got {type(learner).__name__}."
+            )
+        check_is_fitted(learner)
+        return learner
+
+    def _adapt_to(self, learner, X, targets, n_classes: int) -> None:
+        self.learner_ = learner._inference_copy()
+        self.learner_.module_.eval()
+        self.state_ = self.learner_._adapt(
+            torch.from_numpy(X).to(learner.device_),
+            torch.as_tensor(targets, device=learner.device_),
+            n_classes,
+        )
+
+    def _outputs(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        X = self.learner_._check_X(X, reset=False)
+        self.learner_.module_.eval()
+        return self.learner_._predict_logits(self.state_, X)
+
+    def __getstate__(self):
+        return _pack_torch_state(super().__getstate__())
+
+    def __setstate__(self, state):
+        super().__setstate__(_unpack_torch_state(state))
+
+
+class AdaptedClassifier(ClassifierMixin, _AdaptedEstimator):
     """A meta-learner adapted to one support set: an ordinary classifier.
 
     ``AdaptedClassifier(meta_learner).fit(X_support, y_support)`` is what
@@ -1114,7 +1413,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     meta_learner : meta-learner estimator
-        A fitted meta-learner (for instance a
+        A fitted meta-learning classifier (for instance a
         :class:`~sklearn_meta.PrototypicalClassifier`).
 
     Attributes
@@ -1129,11 +1428,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         What adaptation produced (prototypes, adapted weights...).
     """
 
-    def __init__(self, meta_learner=None):
-        self.meta_learner = meta_learner
-
-    def __sklearn_clone__(self):
-        return type(self)(self.meta_learner)
+    _meta_mixin = MetaClassifierMixin
 
     def fit(self, X, y):
         """Adapt the meta-learner to the support set ``(X, y)``.
@@ -1150,25 +1445,13 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         self : AdaptedClassifier
             The adapted classifier.
         """
-        learner = self.meta_learner
-        if not isinstance(learner, MetaClassifierMixin):
-            raise TypeError(
-                "AdaptedClassifier needs a meta-learning classifier of sklearn_meta "
-                f"as meta_learner; got {type(learner).__name__}."
-            )
-        check_is_fitted(learner)
+        learner = self._check_learner()
         X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True)
         X = learner._check_X(X, reset=False)
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
         learner._check_adapt_classes(len(self.classes_))
-        self.learner_ = learner._inference_copy()
-        self.learner_.module_.eval()
-        self.state_ = self.learner_._adapt(
-            torch.from_numpy(X).to(learner.device_),
-            torch.as_tensor(y_encoded, device=learner.device_),
-            len(self.classes_),
-        )
+        self._adapt_to(learner, X, y_encoded, len(self.classes_))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -1184,11 +1467,7 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns follow ``classes_``.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
-        X = self.learner_._check_X(X, reset=False)
-        self.learner_.module_.eval()
-        return _softmax_numpy(self.learner_._predict_logits(self.state_, X))
+        return _softmax_numpy(self._outputs(X))
 
     def predict(self, X) -> np.ndarray:
         """Predict labels of the query samples.
@@ -1206,11 +1485,72 @@ class AdaptedClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def __getstate__(self):
-        return _pack_torch_state(super().__getstate__())
 
-    def __setstate__(self, state):
-        super().__setstate__(_unpack_torch_state(state))
+class AdaptedRegressor(RegressorMixin, _AdaptedEstimator):
+    """A meta-learning regressor adapted to one support set: an ordinary regressor.
+
+    ``AdaptedRegressor(meta_learner).fit(X_support, y_support)`` is what
+    ``meta_learner.adapt(X_support, y_support)`` returns; like
+    :class:`AdaptedClassifier` it keeps a frozen view of the meta-learner,
+    pickles, sits in a Pipeline, and its ``score`` is the ordinary R².
+
+    Parameters
+    ----------
+    meta_learner : meta-learner estimator
+        A fitted meta-learning regressor (for instance a
+        :class:`~sklearn_meta.MAMLRegressor`).
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    learner_ : meta-learner estimator
+        The frozen view of the meta-learner used to predict.
+    state_ : dict
+        What adaptation produced (the adapted weights).
+    """
+
+    _meta_mixin = MetaRegressorMixin
+
+    def fit(self, X, y):
+        """Adapt the meta-learner to the support set ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_support, ...)
+            Support samples.
+        y : array-like of shape (n_support,) or (n_support, n_outputs)
+            Support targets.
+
+        Returns
+        -------
+        self : AdaptedRegressor
+            The adapted regressor.
+        """
+        learner = self._check_learner()
+        X, y = validate_data(
+            self, X, y, dtype=np.float32, allow_nd=True, y_numeric=True,
+            multi_output=True,
+        )
+        X = learner._check_X(X, reset=False)
+        y = learner._check_targets(y)
+        self._adapt_to(learner, X, y, 0)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Predict targets of the query samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Query samples.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions.
+        """
+        return self._outputs(X).double().cpu().numpy()
 
 
 def adapt(estimator, X_support, y_support):

@@ -1,0 +1,398 @@
+"""Speed and memory of MAML meta-iterations: sklearn_meta against higher / learn2learn.
+
+Two workloads, each run by ours and by every peer library that imports, on the
+same data from the same initial weights, in this process (time) and in a fresh
+worker process per row (peak memory):
+
+- ``sinusoid``: the regression benchmark of Finn et al. (2017): an MLP
+  1-40-40-1, meta-batch of 25 tasks with K=10 support and 10 query points,
+  one inner SGD step (lr 0.01), second order, Adam at 1e-3. Ours is
+  :class:`~sklearn_meta.MAMLRegressor` ``fit(tasks)``; the time per
+  meta-iteration is its epoch duration (``history_[-1, "dur"]``) divided by the
+  meta-iterations, so it includes drawing and checking the tasks.
+- ``omniglot``: 5-way 1-shot episodes with 1 query per class (the MAML paper's
+  Omniglot protocol), 28x28 inputs, the standard conv4 with a 5-way head,
+  meta-batch of 32, second order, 1 and 5 inner steps (lr 0.4). Ours is one
+  :class:`~sklearn_meta.MAMLClassifier` meta-update (``_train_step``) on a
+  fixed meta-batch; peers run the same meta-batch.
+
+Peers, run with the loop their documentation gives (a Python loop over tasks,
+one backward per task):
+
+- ``higher``: ``higher.innerloop_ctx(model, SGD(lr), copy_initial_weights=False)``.
+- ``learn2learn``: ``l2l.algorithms.MAML(model, lr).clone()`` and ``adapt``.
+
+Their conv4 is the usual NCHW one with ``nn.BatchNorm2d(track_running_stats=
+False)`` (batch statistics everywhere), Linear head of 5 outputs; ours is
+:class:`~sklearn_meta.nn.Conv4` with the zero-initialised head shared by all
+classes and queries normalised with their support's statistics (see the user
+guide), so the work is the same up to that query pass, which also carries the
+support rows (ours does 1.5x the query-side convolutions of the peers here).
+
+Also printed: achieved GFLOP/s (FLOPs of the peer's meta-iteration counted by
+:class:`torch.utils.flop_counter.FlopCounterMode`, over each time) beside the
+machine's float32 matrix-multiply GFLOP/s measured here.
+
+Run ``python benchmarks/maml.py`` (``--help`` for the options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sklearn_meta import MAMLClassifier, MAMLRegressor
+from sklearn_meta.datasets import make_sinusoid_tasks
+from sklearn_meta.tasks import _EpisodeBatch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def peers() -> dict[str, str]:
+    """Name -> version of the peer libraries that import here."""
+    found = {}
+    for name in ("higher", "learn2learn"):
+        try:
+            module = __import__(name)
+        except Exception:  # any failure means "not available"
+            continue
+        found[name] = getattr(module, "__version__", "installed")
+    return found
+
+
+# -- workloads ---------------------------------------------------------------------
+
+
+def sinusoid_data(n_iterations: int, seed: int = 0):
+    tasks = make_sinusoid_tasks(n_tasks=25 * n_iterations, random_state=seed)
+    return tasks
+
+
+def peer_mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)
+    )
+
+
+def peer_conv4() -> nn.Module:
+    layers = []
+    for c_in in (1, 64, 64, 64):
+        layers += [
+            nn.Conv2d(c_in, 64, 3, padding=1),
+            nn.BatchNorm2d(64, track_running_stats=False),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 5))
+
+
+def omniglot_batch(n_tasks: int = 32, seed: int = 0) -> _EpisodeBatch:
+    """Omniglot-shaped 5-way 1-shot 1-query episodes (random pixels: timing only)."""
+    g = torch.Generator().manual_seed(seed)
+    X_s = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
+    X_q = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
+    y = torch.arange(5).repeat(n_tasks, 1)
+    return _EpisodeBatch(X_s, y, X_q, y, n_classes=5)
+
+
+def ours_sinusoid(n_iterations: int):
+    tasks = sinusoid_data(n_iterations)
+    reg = MAMLRegressor(
+        inner_lr=0.01,
+        meta_batch_size=25,
+        max_epochs=1,
+        episodes_per_epoch=25 * n_iterations,
+        random_state=0,
+    )
+
+    def run():
+        reg.fit(tasks)
+        return reg.history_[-1, "dur"] / n_iterations
+
+    return run
+
+
+def ours_omniglot(steps: int, chunk):
+    batch = omniglot_batch()
+    X = np.random.default_rng(0).random((10, 1, 28, 28), dtype=np.float32)
+    clf = MAMLClassifier(
+        n_way=5,
+        k_shot=1,
+        n_query=1,
+        inner_lr=0.4,
+        inner_steps=steps,
+        task_chunk_size=chunk,
+        max_epochs=0,
+        random_state=0,
+    ).fit(X, np.arange(10) % 5)
+
+    def run():
+        start = time.perf_counter()
+        clf._train_step([batch])
+        return time.perf_counter() - start
+
+    return run
+
+
+def _peer_step(library: str, model, meta_opt, batches, steps: int, lr: float, loss_fn):
+    """One meta-iteration of a peer library over a list of per-task tensors."""
+    meta_opt.zero_grad()
+    n = len(batches)
+    if library == "higher":
+        import higher
+
+        inner_opt = torch.optim.SGD(model.parameters(), lr=lr)
+        for X_s, y_s, X_q, y_q in batches:
+            with higher.innerloop_ctx(model, inner_opt, copy_initial_weights=False) as (
+                fmodel,
+                diffopt,
+            ):
+                for _ in range(steps):
+                    diffopt.step(loss_fn(fmodel(X_s), y_s))
+                (loss_fn(fmodel(X_q), y_q) / n).backward()
+    else:
+        import learn2learn as l2l
+
+        maml = l2l.algorithms.MAML(model, lr=lr)
+        for X_s, y_s, X_q, y_q in batches:
+            learner = maml.clone()
+            for _ in range(steps):
+                learner.adapt(loss_fn(learner(X_s), y_s))
+            (loss_fn(learner(X_q), y_q) / n).backward()
+    meta_opt.step()
+
+
+def peer_sinusoid(library: str, n_iterations: int):
+    torch.manual_seed(0)
+    model = peer_mlp()
+    meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tasks = sinusoid_data(n_iterations)
+    chunks = [
+        [
+            tuple(
+                torch.as_tensor(np.asarray(a, dtype=np.float32))
+                for a in (
+                    t.X_support,
+                    t.y_support[:, None],
+                    t.X_query,
+                    t.y_query[:, None],
+                )
+            )
+            for t in tasks[i : i + 25]
+        ]
+        for i in range(0, len(tasks), 25)
+    ]
+
+    def run():
+        start = time.perf_counter()
+        for batches in chunks:
+            _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
+        return (time.perf_counter() - start) / len(chunks)
+
+    return run
+
+
+def peer_omniglot(library: str, steps: int):
+    torch.manual_seed(0)
+    model = peer_conv4()
+    meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    b = omniglot_batch()
+    batches = [
+        (b.X_support[i], b.y_support[i], b.X_query[i], b.y_query[i])
+        for i in range(len(b.X_support))
+    ]
+
+    def run():
+        start = time.perf_counter()
+        _peer_step(library, model, meta_opt, batches, steps, 0.4, F.cross_entropy)
+        return time.perf_counter() - start
+
+    return run
+
+
+def omniglot_flops(steps: int) -> float:
+    """FLOPs of one second-order meta-iteration (the plain loop, counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = peer_conv4()
+    b = omniglot_batch()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for i in range(len(b.X_support)):
+            params = dict(model.named_parameters())
+            for _ in range(steps):
+                loss = F.cross_entropy(
+                    torch.func.functional_call(model, params, (b.X_support[i],)),
+                    b.y_support[i],
+                )
+                grads = torch.autograd.grad(
+                    loss, list(params.values()), create_graph=True
+                )
+                params = {k: v - 0.4 * g for (k, v), g in zip(params.items(), grads)}
+            F.cross_entropy(
+                torch.func.functional_call(model, params, (b.X_query[i],)), b.y_query[i]
+            ).backward()
+    return float(counter.get_total_flops())
+
+
+def matmul_gflops() -> float:
+    a = torch.randn(2048, 2048)
+    b = torch.randn(2048, 2048)
+    a @ b
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * 2048**3 / min(times) / 1e9
+
+
+# -- running ----------------------------------------------------------------------
+
+
+def make_runner(spec: dict):
+    library, work = spec["library"], spec["work"]
+    if work == "sinusoid":
+        if library == "sklearn_meta":
+            return ours_sinusoid(spec["iterations"])
+        return peer_sinusoid(library, spec["iterations"])
+    if library == "sklearn_meta":
+        return ours_omniglot(spec["steps"], spec.get("chunk"))
+    return peer_omniglot(library, spec["steps"])
+
+
+def worker(spec: dict) -> dict:
+    """Run one row: warm-up, then the median of the repeats, and peak memory."""
+    run = make_runner(spec)
+    run()
+    times = [run() for _ in range(spec["repeats"])]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (KiB)
+    return {"seconds": statistics.median(times), "peak_gib": peak}
+
+
+def run_row(spec: dict) -> dict:
+    """Run a row in a fresh process, so its peak memory is its own."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {**spec, **json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sinusoid-iterations", type=int, default=40)
+    parser.add_argument(
+        "--chunk", type=int, default=8, help="our task_chunk_size on Omniglot"
+    )
+    parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return {}
+
+    available = peers()
+    libraries = ["sklearn_meta", *available]
+    print(f"peers found: {available or 'none'}", flush=True)
+    rows = []
+    for library in libraries:
+        rows.append(
+            run_row(
+                {
+                    "work": "sinusoid",
+                    "library": library,
+                    "iterations": args.sinusoid_iterations,
+                    "repeats": args.repeats,
+                }
+            )
+        )
+        print(rows[-1], flush=True)
+    steps_list = [int(s) for s in args.steps.split(",")]
+    for steps in steps_list:
+        for library in libraries:
+            spec = {
+                "work": "omniglot",
+                "library": library,
+                "steps": steps,
+                "repeats": args.repeats,
+            }
+            if library == "sklearn_meta":
+                spec["chunk"] = args.chunk
+            rows.append(run_row(spec))
+            print(rows[-1], flush=True)
+
+    gemm = matmul_gflops()
+    flops = {steps: omniglot_flops(steps) for steps in steps_list}
+    reference = next((p for p in ("learn2learn", "higher") if p in available), None)
+    print(
+        f"\n{'work':<22}{'library':<14}{'s / meta-iter':>14}{'peak GiB':>10}"
+        f"{'GFLOP/s':>9}{'ratio':>8}"
+    )
+    for row in rows:
+        key = (row["work"], row.get("steps"))
+        ref = next(
+            (
+                r
+                for r in rows
+                if r["library"] == reference and (r["work"], r.get("steps")) == key
+            ),
+            None,
+        )
+        row["ratio"] = None if ref is None else row["seconds"] / ref["seconds"]
+        row["gflops"] = (
+            flops[row["steps"]] / row["seconds"] / 1e9
+            if row["work"] == "omniglot"
+            else None
+        )
+        work = row["work"] + (f" {row['steps']} step(s)" if "steps" in row else "")
+        print(
+            f"{work:<22}{row['library']:<14}{row['seconds']:>14.4f}"
+            f"{row['peak_gib']:>10.2f}"
+            f"{'' if row['gflops'] is None else format(row['gflops'], '.0f'):>9}"
+            f"{'' if row['ratio'] is None else format(row['ratio'], '.2f'):>8}"
+        )
+    print(
+        f"\nratio = ours / {reference or 'no peer'}; float32 matmul on this machine: "
+        f"{gemm:.0f} GFLOP/s; meta-iteration FLOPs: "
+        + ", ".join(f"{s} step(s) {f / 1e9:.1f} GFLOP" for s, f in flops.items())
+    )
+    record = {
+        "benchmark": "maml",
+        "peers": available,
+        "rows": rows,
+        "matmul_gflops": gemm,
+        "meta_iteration_flops": flops,
+        "machine": {
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+        },
+    }
+    print(json.dumps(record))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2))
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,541 @@
+"""What the optimisation-based learners share: one stateless, vectorised inner loop.
+
+The meta-learned model is the user's module (the *body*) followed by a head
+this package adds. Fast weights are a dict of tensors passed to
+:func:`torch.func.functional_call`, so the user's module is never copied per
+task or changed, and :func:`torch.func.vmap` adapts a whole chunk of tasks in
+one call. A learner's own file says only what is special about it: which
+parameters adapt (ANIL: the head), with which step sizes (Meta-SGD: learned
+ones), and how the outer update is made (Reptile).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+
+from .._sklearn import Interval
+from ..base import (
+    _SCORING_CHUNK,
+    BaseMetaLearner,
+    MetaClassifierMixin,
+    MetaRegressorMixin,
+)
+from ..nn import MLP, _default_backbone
+from ..tasks import _EpisodeBatch
+
+#: Largest number of pool samples ``fit(X, y)`` adapts to for ``predict``.
+_POOL_ADAPT_MAX = 2048
+
+
+class _SupportBatchNorm(nn.Module):
+    """Batch normalisation with the statistics of the support rows of a task.
+
+    ``rows=None`` normalises a batch by its own statistics (the inner loop, as
+    in the MAML paper); ``rows=n`` normalises every row by the statistics of
+    the first ``n`` (the support set), so a query's output does not depend on
+    the other queries it comes with. Written with plain tensor operations, it
+    gives each task its own statistics under :func:`torch.func.vmap` (which
+    ``nn.BatchNorm2d`` with running statistics does not).
+    """
+
+    rows: int | None = None
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.eps = norm.eps
+        if norm.affine:
+            self.weight = nn.Parameter(norm.weight.detach().clone())
+            self.bias = nn.Parameter(norm.bias.detach().clone())
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rows is None:
+            # The fused kernel (about a third faster with its double backward);
+            # without running statistics it is exact per task under vmap.
+            return F.batch_norm(
+                x, None, None, self.weight, self.bias, training=True, eps=self.eps
+            )
+        dims = (0, *range(2, x.dim()))
+        var, mean = torch.var_mean(x[: self.rows], dim=dims, unbiased=False)
+        scale = torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            scale = scale * self.weight
+        shift = -mean * scale
+        if self.bias is not None:
+            shift = shift + self.bias
+        # One fused multiply-add over the large tensor; gradients reach the
+        # support statistics through the small per-channel scale and shift.
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(shift.view(shape), x, scale.view(shape))
+
+
+def _replace_batch_norm(module: nn.Module) -> None:
+    """Swap every batch-norm layer of ``module`` (in place) for the task-wise one."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(module, name, _SupportBatchNorm(child))
+        else:
+            _replace_batch_norm(child)
+
+
+class _ClassHead(nn.Module):
+    """A linear head whose rows start equal for every class.
+
+    The meta-learned weight is one vector (and one bias); a task with ``n``
+    classes starts from ``n`` copies of it, so one model adapts to any number
+    of ways and any label order (Ye & Chao, 2022). Both start at zero.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+
+class _MetaModel(nn.Module):
+    """Everything meta-learned: body, head and (Meta-SGD) step sizes."""
+
+    def __init__(self, body: nn.Module, head: nn.Module, lrs=None):
+        super().__init__()
+        self.body = body
+        self.head = head
+        self.lrs = lrs
+        self._norms = [m for m in body.modules() if isinstance(m, _SupportBatchNorm)]
+
+    def set_norm_rows(self, rows: int | None) -> None:
+        for norm in self._norms:
+            norm.rows = rows
+
+
+def _lr_key(name: str) -> str:
+    """Parameter name as a key of an ``nn.ParameterDict`` (no dots)."""
+    return name.replace(".", "/")
+
+
+class BaseGradientLearner(BaseMetaLearner):
+    """Base class of the learners that adapt by gradient steps.
+
+    Not meant to be used directly; see :class:`~sklearn_meta.MAMLClassifier`
+    and its siblings.
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMetaLearner._parameter_constraints,
+        "inner_lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "inner_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "adapt_steps": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "first_order": ["boolean"],
+        "task_chunk_size": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "max_grad_norm": [None, Interval(numbers.Real, 0, None, closed="neither")],
+    }
+
+    #: Whether the body adapts in the inner loop (False: ANIL).
+    _adapt_body = True
+
+    # -- the model -------------------------------------------------------------
+
+    def _build_module(self, sample_shape, **kwargs) -> nn.Module:
+        if len(sample_shape) == 1:
+            # The body of the MAML paper's regression network: 2 hidden
+            # layers of 40 ReLU units (the head adds the output layer).
+            sizes = tuple(kwargs.pop("hidden_layer_sizes", (40, 40)))
+            n_in = kwargs.pop("in_features", sample_shape[0])
+            return nn.Sequential(
+                MLP(n_in, sizes[:-1], out_features=sizes[-1], **kwargs), nn.ReLU()
+            )
+        return _default_backbone(sample_shape, **kwargs)
+
+    def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
+        _replace_batch_norm(module)
+        if isinstance(self, MetaClassifierMixin):
+            head = _ClassHead(dim)
+        else:
+            head = nn.Linear(dim, self.n_outputs_)
+        model = _MetaModel(module, head)
+        model.lrs = self._make_lrs(model)
+        return model
+
+    def _make_lrs(self, model: _MetaModel) -> nn.ParameterDict | None:
+        """Meta-learned step sizes (Meta-SGD); None for a fixed ``inner_lr``."""
+        return None
+
+    def _meta_params(self) -> dict[str, torch.Tensor]:
+        return {
+            name: p
+            for name, p in self.module_.named_parameters()
+            if not name.startswith("lrs.")
+        }
+
+    def _lrs(self) -> dict[str, torch.Tensor] | None:
+        lrs = self.module_.lrs
+        return None if lrs is None else dict(lrs.items())
+
+    def _step_size_of(self, name: str, lrs) -> torch.Tensor | float:
+        return self.inner_lr if lrs is None else lrs[_lr_key(name)]
+
+    def _task_params(self, meta: dict, n_classes: int) -> dict:
+        """Return a task's starting fast weights: the head copied once per class."""
+        fast = dict(meta)
+        if n_classes:
+            fast["head.weight"] = meta["head.weight"].expand(n_classes, -1)
+            fast["head.bias"] = meta["head.bias"].expand(n_classes)
+        return fast
+
+    def _adapted_names(self, fast: dict) -> list[str]:
+        if self._adapt_body:
+            return list(fast)
+        return [k for k in fast if k.startswith("head.")]
+
+    def _features(self, fast: dict, X: torch.Tensor, rows: int | None):
+        body = {k[5:]: v for k, v in fast.items() if k.startswith("body.")}
+        self.module_.set_norm_rows(rows)
+        try:
+            return functional_call(self.module_.body, body, (X,)).flatten(1)
+        finally:
+            self.module_.set_norm_rows(None)
+
+    def _head(self, fast: dict, z: torch.Tensor) -> torch.Tensor:
+        out = F.linear(z, fast["head.weight"], fast["head.bias"])
+        if isinstance(self, MetaClassifierMixin):
+            return out
+        return out.reshape(*out.shape[:-1], *self._y_shape_)
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if isinstance(self, MetaClassifierMixin):
+            return F.cross_entropy(out, y)
+        return F.mse_loss(out, y)
+
+    def _score(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if isinstance(self, MetaClassifierMixin):
+            return (out.argmax(-1) == y).float().mean()
+        ss_res = ((y - out) ** 2).sum()
+        ss_tot = ((y - y.mean(0)) ** 2).sum()
+        return 1 - ss_res / ss_tot.clamp_min(torch.finfo(y.dtype).tiny)
+
+    # -- the inner loop ------------------------------------------------------------
+
+    def _adapt_tasks(
+        self,
+        X_s: torch.Tensor,
+        y_s: torch.Tensor,
+        X_q: torch.Tensor,
+        n_classes: int,
+        steps: int,
+        first_order: bool,
+    ) -> tuple[dict, torch.Tensor]:
+        """Adapt to a batch of support sets; return fast weights and query outputs.
+
+        ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)``. Fast
+        weights carry a leading task dimension; forward passes run under
+        :func:`torch.func.vmap` and the inner gradients come from one
+        :func:`torch.autograd.grad` of the summed support losses (each task's
+        loss depends on its own weights only). When gradients are enabled the
+        result is differentiable with respect to the meta-parameters: through
+        the inner gradients (second order) unless ``first_order``.
+        """
+        track = torch.is_grad_enabled()
+        meta, lrs = self._meta_params(), self._lrs()
+        if not track:
+            meta = {k: v.detach() for k, v in meta.items()}
+        n_tasks = len(X_s)
+        start = self._task_params(meta, n_classes)
+        names = self._adapted_names(start)
+        fixed = {k: v for k, v in start.items() if k not in names}
+        fast = {k: start[k].expand(n_tasks, *start[k].shape) for k in names}
+        n_s = X_s.shape[1]
+        z_s = z_q = None
+        if not self._adapt_body:
+            # The body does not adapt: embed support and query once.
+            z = vmap(lambda X: self._features(fixed, X, n_s), randomness="different")(
+                torch.cat([X_s, X_q], 1)
+            )
+            z_s, z_q = z[:, :n_s], z[:, n_s:]
+
+        def support_loss(adapted, X, y, z):
+            params = {**fixed, **adapted}
+            z = self._features(params, X, None) if z is None else z
+            return self._loss(self._head(params, z), y)
+
+        batched_loss = vmap(
+            support_loss,
+            in_dims=(0, 0, 0, None if z_s is None else 0),
+            randomness="different",
+        )
+        state: dict = {}
+        with torch.enable_grad():
+            if not track:
+                fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+            for _ in range(steps):
+                loss = batched_loss(fast, X_s, y_s, z_s).sum()
+                grads = torch.autograd.grad(
+                    loss, list(fast.values()), create_graph=track and not first_order
+                )
+                fast, state = self._inner_update(
+                    fast, dict(zip(fast, grads, strict=True)), lrs, state
+                )
+                if not track:
+                    fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+        if not track:
+            fast = {k: v.detach() for k, v in fast.items()}
+        out = vmap(
+            lambda adapted, X_s, X_q, z_q: self._query_outputs(
+                {**fixed, **adapted}, X_s, X_q, z_q
+            ),
+            in_dims=(0, 0, 0, None if z_q is None else 0),
+            randomness="different",
+        )(fast, X_s, X_q, z_q)
+        fixed = {k: v.expand(n_tasks, *v.shape) for k, v in fixed.items()}
+        return {**fixed, **fast}, out
+
+    def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
+        """One inner step: plain gradient descent (Reptile may use Adam)."""
+        return {k: fast[k] - self._step_size_of(k, lrs) * grads[k] for k in fast}, state
+
+    def _query_outputs(self, fast, X_s, X_q, z_q=None) -> torch.Tensor:
+        if z_q is None:
+            if self.module_._norms and X_s is not None:
+                # Normalised with the support's statistics under the fast weights.
+                n_s = len(X_s)
+                z_q = self._features(fast, torch.cat([X_s, X_q]), n_s)[n_s:]
+            else:
+                z_q = self._features(fast, X_q, None)
+        return self._head(fast, z_q)
+
+    # -- a meta-batch -------------------------------------------------------------
+
+    def _episode_losses(self, batch: _EpisodeBatch):
+        _, out = self._adapt_tasks(
+            batch.X_support,
+            batch.y_support,
+            batch.X_query,
+            batch.n_classes,
+            self.inner_steps,
+            self.first_order,
+        )
+        return vmap(self._loss)(out, batch.y_query), vmap(self._score)(
+            out, batch.y_query
+        )
+
+    def _chunks(self, batch: _EpisodeBatch) -> Iterator[_EpisodeBatch]:
+        size = self.task_chunk_size or len(batch.X_support)
+        for i in range(0, len(batch.X_support), size):
+            yield _EpisodeBatch(
+                *(t[i : i + size] for t in batch[:4]), n_classes=batch.n_classes
+            )
+
+    def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
+        self.module_.train()
+        self.optimizer_.zero_grad(set_to_none=True)
+        total = sum(len(b.X_support) for b in batches)
+        losses, scores = [], []
+        for batch in batches:
+            # Each chunk's graph is freed by its backward pass, so memory grows
+            # with task_chunk_size, not with the meta-batch.
+            for chunk in self._chunks(batch):
+                chunk_losses, chunk_scores = self._episode_losses(chunk)
+                (chunk_losses.sum() / total).backward()
+                losses.append(chunk_losses.detach())
+                scores.append(chunk_scores.detach())
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.module_.named_parameters()),
+            X=batches,
+            y=None,
+            training=True,
+        )
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
+        self.optimizer_.step()
+        return {
+            "loss": torch.cat(losses).mean(),
+            "score": torch.cat(scores).mean().item(),
+            "n": total,
+        }
+
+    # -- adaptation and prediction -------------------------------------------------
+
+    @property
+    def _adapt_steps(self) -> int:
+        return self.inner_steps if self.adapt_steps is None else self.adapt_steps
+
+    def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
+        X = X.to(self.device_)
+        y = y.to(self.device_)
+        with torch.no_grad():
+            fast, _ = self._adapt_tasks(
+                X[None], y[None], X[None, :0], n_classes, self._adapt_steps, True
+            )
+        support = X if self.module_._norms else None
+        return {"params": {k: v[0] for k, v in fast.items()}, "support": support}
+
+    def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            return self._map_chunks(
+                lambda x: self._query_outputs(state["params"], state["support"], x), X
+            )
+
+    def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
+        """Query outputs of many episodes, adapted a chunk at a time by vmap."""
+        y_support = np.asarray(y_support)
+        per_episode = y_support.ndim > 1 or not isinstance(self, MetaClassifierMixin)
+        outs = []
+        X_t = torch.from_numpy(X).to(self.device_)
+        with torch.no_grad():
+            for i in range(0, len(support), _SCORING_CHUNK):
+                rows = slice(i, i + _SCORING_CHUNK)
+                s = torch.as_tensor(support[rows], device=self.device_)
+                q = torch.as_tensor(query[rows], device=self.device_)
+                if per_episode:
+                    y_s = torch.as_tensor(y_support[rows])
+                else:
+                    y_s = torch.as_tensor(y_support).expand(len(s), -1)
+                outs.append(
+                    self._adapt_tasks(
+                        X_t[s],
+                        y_s.to(self.device_),
+                        X_t[q],
+                        n_way,
+                        self._adapt_steps,
+                        True,
+                    )[1]
+                )
+        return torch.cat(outs)
+
+    def _pool_to_adapt(self, pool):
+        if len(pool[0]) <= _POOL_ADAPT_MAX:
+            return pool
+        # A sample spread over the classes: the inner loop takes full-batch
+        # gradient steps on what it is given.
+        rng = np.random.default_rng([self._seed_, 3])
+        keep = _stratified_sample(pool[1], _POOL_ADAPT_MAX, rng)
+        return (pool[0][keep], pool[1][keep], *pool[2:])
+
+
+def _stratified_sample(y: np.ndarray, size: int, rng) -> np.ndarray:
+    """Sorted indices of ``size`` rows, spread over the labels as evenly as possible."""
+    if y.ndim > 1 or y.dtype.kind == "f":
+        return np.sort(rng.choice(len(y), size, replace=False))
+    order = rng.permutation(len(y))
+    codes = np.unique(y[order], return_inverse=True)[1]
+    by_code = np.argsort(codes, kind="stable")
+    sorted_codes = codes[by_code]
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[by_code] = np.arange(len(y)) - np.searchsorted(sorted_codes, sorted_codes)
+    return np.sort(order[np.argsort(rank, kind="stable")[:size]])
+
+
+class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
+    """The parameters of the gradient-based classifiers (documented on each)."""
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        n_way=5,
+        k_shot=1,
+        n_query=15,
+        inner_lr=0.4,
+        inner_steps=1,
+        adapt_steps=None,
+        first_order=False,
+        meta_batch_size=8,
+        task_chunk_size=8,
+        max_epochs=10,
+        episodes_per_epoch=100,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        max_grad_norm=None,
+        train_split=None,
+        n_valid_episodes=100,
+        n_eval_episodes=600,
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.adapt_steps = adapt_steps
+        self.first_order = first_order
+        self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
+        self.max_epochs = max_epochs
+        self.episodes_per_epoch = episodes_per_epoch
+        self.lr = lr
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self.train_split = train_split
+        self.n_valid_episodes = n_valid_episodes
+        self.n_eval_episodes = n_eval_episodes
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed_kwargs(kwargs)
+
+
+class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
+    """The parameters of the gradient-based regressors (documented on each)."""
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        k_shot=10,
+        n_query=10,
+        inner_lr=0.01,
+        inner_steps=1,
+        adapt_steps=None,
+        first_order=False,
+        meta_batch_size=25,
+        task_chunk_size=None,
+        max_epochs=10,
+        episodes_per_epoch=1000,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        max_grad_norm=None,
+        train_split=None,
+        n_valid_episodes=100,
+        n_eval_episodes=600,
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.adapt_steps = adapt_steps
+        self.first_order = first_order
+        self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
+        self.max_epochs = max_epochs
+        self.episodes_per_epoch = episodes_per_epoch
+        self.lr = lr
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self.train_split = train_split
+        self.n_valid_episodes = n_valid_episodes
+        self.n_eval_episodes = n_eval_episodes
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed_kwargs(kwargs)

@@ -1,0 +1,284 @@
+"""Reptile (Nichol, Achiam & Schulman, 2018): move towards the adapted weights."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import nn
+
+from .._sklearn import StrOptions
+from ..base import MetaClassifierMixin, MetaRegressorMixin
+from ..tasks import _EpisodeBatch
+from ._base import BaseGradientLearner
+from ._docs import learner_doc
+
+_ADAM_BETAS = (0.0, 0.999)  # the paper's inner Adam: no first-moment averaging
+_ADAM_EPS = 1e-8
+
+_REFERENCES = """\
+    .. [1] A. Nichol, J. Achiam and J. Schulman, "On First-Order Meta-Learning
+       Algorithms", arXiv:1803.02999, 2018."""
+
+_SUMMARY = """\
+Reptile: meta-learn an initialisation by moving it towards adapted weights.
+
+    Each task runs ``inner_steps`` steps of SGD or Adam on its support set
+    from the current initialisation θ, giving φᵢ; the outer update is
+    ``θ ← θ + ε · mean(φᵢ - θ)`` over the meta-batch, with ``ε = lr``
+    annealed linearly to zero over training by default. It is handed to the
+    meta-optimiser as the gradient ``θ - mean(φᵢ)``: plain SGD (the default)
+    gives exactly the update above. No second-order terms, no query set in the
+    update (the query loss is only recorded)."""
+
+_EXTRA = """\
+    inner_optimizer : {{"sgd", "adam"}}, default="{inner_optimizer}"
+        The inner-loop update. "adam" is Adam with β₁ = 0 (as in the paper),
+        its moments kept per task.
+    anneal : bool, default=True
+        Decrease the outer step size ``lr`` linearly to zero over the
+        ``max_epochs`` epochs."""
+
+
+class _ReptileMixin(BaseGradientLearner):
+    """The Reptile update on top of the shared inner loop."""
+
+    _parameter_constraints: dict = {
+        **{
+            k: v
+            for k, v in BaseGradientLearner._parameter_constraints.items()
+            if k != "first_order"
+        },
+        "inner_optimizer": [StrOptions({"sgd", "adam"})],
+        "anneal": ["boolean"],
+        "lr": [numbers.Real],
+    }
+
+    first_order = True  # Reptile is first-order by construction.
+
+    def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
+        if self.inner_optimizer == "sgd":
+            return super()._inner_update(fast, grads, lrs, state)
+        t = state.get("t", 0) + 1
+        b1, b2 = _ADAM_BETAS
+        new, m, v = {}, {}, {}
+        for k, g in grads.items():
+            m[k] = b1 * state.get(("m", k), 0) + (1 - b1) * g
+            v[k] = b2 * state.get(("v", k), 0) + (1 - b2) * g * g
+            step = m[k] / (1 - b1**t) / ((v[k] / (1 - b2**t)).sqrt() + _ADAM_EPS)
+            new[k] = fast[k] - self.inner_lr * step
+        state = {"t": t, **{("m", k): x for k, x in m.items()}}
+        state.update({("v", k): x for k, x in v.items()})
+        return new, state
+
+    def _outer_lr(self) -> float:
+        if not self.anneal:
+            return self.lr
+        per_epoch = -(-self._episodes_per_epoch // self._step_size)
+        total = max(1, self.max_epochs * per_epoch)
+        done = sum(
+            1 for epoch in self.history_ for b in epoch["batches"] if "train_loss" in b
+        )
+        return self.lr * max(0.0, 1 - done / total)
+
+    def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
+        self.module_.train()
+        self.optimizer_.zero_grad(set_to_none=True)
+        meta = self._meta_params()
+        total = sum(len(b.X_support) for b in batches)
+        deltas = {k: torch.zeros_like(p) for k, p in meta.items()}
+        losses, scores = [], []
+        with torch.no_grad():
+            for batch in batches:
+                for chunk in self._chunks(batch):
+                    fast, out = self._adapt_tasks(
+                        chunk.X_support,
+                        chunk.y_support,
+                        chunk.X_query,
+                        chunk.n_classes,
+                        self.inner_steps,
+                        True,
+                    )
+                    for k, p in meta.items():
+                        # θ - φ summed over tasks (and over the classes of the
+                        # head, whose rows all start from the one meta vector).
+                        diff = p - fast[k]
+                        deltas[k] += diff.reshape(-1, *p.shape).sum(0)
+                    losses.append(torch.vmap(self._loss)(out, chunk.y_query))
+                    scores.append(torch.vmap(self._score)(out, chunk.y_query))
+        per_row = {
+            k: total * (fast[k][0].numel() // p.numel()) for k, p in meta.items()
+        }
+        for k, p in meta.items():
+            p.grad = deltas[k] / per_row[k]
+        self.notify(
+            "on_grad_computed",
+            named_parameters=list(self.module_.named_parameters()),
+            X=batches,
+            y=None,
+            training=True,
+        )
+        if self.max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
+        for group in self.optimizer_.param_groups:
+            group["lr"] = self._outer_lr()
+        self.optimizer_.step()
+        return {
+            "loss": torch.cat(losses).mean(),
+            "score": torch.cat(scores).mean().item(),
+            "n": total,
+        }
+
+
+class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
+    __doc__ = learner_doc(
+        _SUMMARY,
+        regressor=False,
+        references=_REFERENCES,
+        first_order=False,
+        extra_params=_EXTRA.format(inner_optimizer="adam"),
+        lr_doc="The outer step size ε (annealed to zero with ``anneal``).",
+        inner_lr="1e-3",
+        inner_steps=5,
+        meta_batch_size=5,
+        lr="1.0",
+        optimizer="torch.optim.SGD",
+        examples="""\
+    >>> from sklearn_meta import ReptileClassifier
+    >>> from sklearn_meta.datasets import load_digits_images
+    >>> X, y = load_digits_images(return_X_y=True)
+    >>> X = X.reshape(len(X), -1)
+    >>> clf = ReptileClassifier(n_way=3, k_shot=1, n_query=5, max_epochs=3,
+    ...                         random_state=0)
+    >>> clf.fit(X[y < 7], y[y < 7]).score(X[y >= 7], y[y >= 7]) > 0.5
+    True""",
+    )
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        n_way=5,
+        k_shot=1,
+        n_query=15,
+        inner_lr=1e-3,
+        inner_steps=5,
+        adapt_steps=None,
+        inner_optimizer="adam",
+        anneal=True,
+        meta_batch_size=5,
+        task_chunk_size=8,
+        max_epochs=10,
+        episodes_per_epoch=100,
+        lr=1.0,
+        optimizer=torch.optim.SGD,
+        max_grad_norm=None,
+        train_split=None,
+        n_valid_episodes=100,
+        n_eval_episodes=600,
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.n_way = n_way
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.adapt_steps = adapt_steps
+        self.inner_optimizer = inner_optimizer
+        self.anneal = anneal
+        self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
+        self.max_epochs = max_epochs
+        self.episodes_per_epoch = episodes_per_epoch
+        self.lr = lr
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self.train_split = train_split
+        self.n_valid_episodes = n_valid_episodes
+        self.n_eval_episodes = n_eval_episodes
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed_kwargs(kwargs)
+
+
+class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
+    __doc__ = learner_doc(
+        _SUMMARY,
+        regressor=True,
+        references=_REFERENCES,
+        first_order=False,
+        extra_params=_EXTRA.format(inner_optimizer="sgd"),
+        lr_doc="The outer step size ε (annealed to zero with ``anneal``).",
+        inner_lr="0.02",
+        inner_steps=5,
+        meta_batch_size=5,
+        lr="0.1",
+        optimizer="torch.optim.SGD",
+        examples="""\
+    >>> from sklearn_meta import ReptileRegressor
+    >>> from sklearn_meta.datasets import make_sinusoid_tasks
+    >>> tasks = make_sinusoid_tasks(n_tasks=500, random_state=0)
+    >>> reg = ReptileRegressor(max_epochs=2, episodes_per_epoch=500,
+    ...                        random_state=0).fit(tasks)
+    >>> task = make_sinusoid_tasks(n_tasks=1, random_state=1)[0]
+    >>> reg.adapt(task.X_support, task.y_support).predict(task.X_query).shape
+    (10,)""",
+    )
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        k_shot=10,
+        n_query=10,
+        inner_lr=0.02,
+        inner_steps=5,
+        adapt_steps=None,
+        inner_optimizer="sgd",
+        anneal=True,
+        meta_batch_size=5,
+        task_chunk_size=None,
+        max_epochs=10,
+        episodes_per_epoch=1000,
+        lr=0.1,
+        optimizer=torch.optim.SGD,
+        max_grad_norm=None,
+        train_split=None,
+        n_valid_episodes=100,
+        n_eval_episodes=600,
+        device="auto",
+        callbacks=None,
+        verbose=0,
+        random_state=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.k_shot = k_shot
+        self.n_query = n_query
+        self.inner_lr = inner_lr
+        self.inner_steps = inner_steps
+        self.adapt_steps = adapt_steps
+        self.inner_optimizer = inner_optimizer
+        self.anneal = anneal
+        self.meta_batch_size = meta_batch_size
+        self.task_chunk_size = task_chunk_size
+        self.max_epochs = max_epochs
+        self.episodes_per_epoch = episodes_per_epoch
+        self.lr = lr
+        self.optimizer = optimizer
+        self.max_grad_norm = max_grad_norm
+        self.train_split = train_split
+        self.n_valid_episodes = n_valid_episodes
+        self.n_eval_episodes = n_eval_episodes
+        self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
+        self.random_state = random_state
+        self._store_routed_kwargs(kwargs)
