@@ -50,3 +50,24 @@ def omniglot_small(data_home):
     X, y = load_omniglot("background", data_home=data_home, return_X_y=True)
     Xe, ye = load_omniglot("evaluation", data_home=data_home, return_X_y=True)
     return X[:3000], y[:3000], Xe[:2000], ye[:2000]
+
+
+@pytest.fixture(autouse=True)
+def _full_float32_on_gpu(request):
+    """Run GPU tests without TF32, so GPU and CPU results agree to float32 precision.
+
+    Ampere and later GPUs use TF32 (10-bit mantissa) for convolutions by
+    default, which moves outputs by ~1e-3: too much for a test comparing a
+    model's predictions on the GPU with those of its pickle on the CPU.
+    """
+    if request.node.get_closest_marker("gpu") is None:
+        yield
+        return
+    import torch
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
