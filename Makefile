@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # makes conv-net training ~1.7x faster on 2-core machines (docs/benchmarks.md).
 FAST_MALLOC := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 
-.PHONY: setup demo test lint benchmark clean
+.PHONY: setup demo test lint benchmark benchmark-gradient clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,13 @@ lint: setup
 
 benchmark: setup
 	$(FAST_MALLOC) $(PY) benchmarks/protonet.py
+	$(FAST_MALLOC) $(PY) benchmarks/protonet.py --method matching
+
+# The gradient-based learners: speed against higher/learn2learn (whichever
+# import), then the sinusoid regression benchmark.
+benchmark-gradient: setup
+	$(FAST_MALLOC) $(PY) benchmarks/maml.py
+	$(FAST_MALLOC) $(PY) benchmarks/sinusoid.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
