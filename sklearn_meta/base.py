@@ -1529,7 +1529,12 @@ class AdaptedRegressor(RegressorMixin, _AdaptedEstimator):
         """
         learner = self._check_learner()
         X, y = validate_data(
-            self, X, y, dtype=np.float32, allow_nd=True, y_numeric=True,
+            self,
+            X,
+            y,
+            dtype=np.float32,
+            allow_nd=True,
+            y_numeric=True,
             multi_output=True,
         )
         X = learner._check_X(X, reset=False)
