@@ -585,3 +585,26 @@ def test_gpu_meta_training_matches_and_loads_on_cpu(cls, digits, tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "p.npy"), adapted.predict_proba(Xq), atol=1e-4
     )
+
+
+def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
+    """Check that scoring large episodes never adapts too many samples at once."""
+    from sklearn_meta.gradient import _base
+
+    X, y = digits
+    X = X.reshape(len(X), -1)
+    clf = MAMLClassifier(**FAST).fit(X[y < 5], y[y < 5])
+    sizes = []
+    adapt_tasks = clf._adapt_tasks
+
+    def record(X_s, y_s, X_q, *args):
+        sizes.append(X_s.shape[0] * (X_s.shape[1] + X_q.shape[1]))
+        return adapt_tasks(X_s, y_s, X_q, *args)
+
+    monkeypatch.setattr(clf, "_adapt_tasks", record)
+    monkeypatch.setattr(_base, "_EVAL_ROWS", 100)
+    # 5-way 1-shot 15-query: 80 samples per episode, so one episode per call.
+    scores = clf._episodic_scores(
+        X[y >= 5], y[y >= 5], n_way=5, n_query=15, n_episodes=6
+    )
+    assert len(scores) == 6 and len(sizes) == 6 and max(sizes) <= 100

@@ -32,6 +32,14 @@ from ..tasks import _EpisodeBatch
 
 #: Largest number of pool samples ``fit(X, y)`` adapts to for ``predict``.
 _POOL_ADAPT_MAX = 2048
+#: Samples (support and query, over all tasks) one evaluation call adapts at
+#: once: bounds the memory of scoring many or large episodes.
+_EVAL_ROWS = 2048
+
+
+def _eval_chunk(rows_per_task: int) -> int:
+    """Tasks per vectorised call in evaluation, with at most ``_EVAL_ROWS`` rows."""
+    return max(1, min(_SCORING_CHUNK, _EVAL_ROWS // max(1, rows_per_task)))
 
 
 class _SupportBatchNorm(nn.Module):
@@ -310,6 +318,15 @@ class BaseGradientLearner(BaseMetaLearner):
     # -- a meta-batch -------------------------------------------------------------
 
     def _episode_losses(self, batch: _EpisodeBatch):
+        if not torch.is_grad_enabled():
+            # Evaluation (meta-validation): chunks bounded in samples.
+            size = _eval_chunk(batch.X_support.shape[1] + batch.X_query.shape[1])
+            if len(batch.X_support) > size:
+                parts = [self._task_losses(c) for c in self._chunks(batch, size)]
+                return tuple(torch.cat(p) for p in zip(*parts, strict=True))
+        return self._task_losses(batch)
+
+    def _task_losses(self, batch: _EpisodeBatch):
         _, out = self._adapt_tasks(
             batch.X_support,
             batch.y_support,
@@ -322,8 +339,10 @@ class BaseGradientLearner(BaseMetaLearner):
             out, batch.y_query
         )
 
-    def _chunks(self, batch: _EpisodeBatch) -> Iterator[_EpisodeBatch]:
-        size = self.task_chunk_size or len(batch.X_support)
+    def _chunks(
+        self, batch: _EpisodeBatch, size: int | None = None
+    ) -> Iterator[_EpisodeBatch]:
+        size = size or self.task_chunk_size or len(batch.X_support)
         for i in range(0, len(batch.X_support), size):
             yield _EpisodeBatch(
                 *(t[i : i + size] for t in batch[:4]), n_classes=batch.n_classes
@@ -386,9 +405,10 @@ class BaseGradientLearner(BaseMetaLearner):
         per_episode = y_support.ndim > 1 or not isinstance(self, MetaClassifierMixin)
         outs = []
         X_t = torch.from_numpy(X).to(self.device_)
+        size = _eval_chunk(support.shape[1] + query.shape[1])
         with torch.no_grad():
-            for i in range(0, len(support), _SCORING_CHUNK):
-                rows = slice(i, i + _SCORING_CHUNK)
+            for i in range(0, len(support), size):
+                rows = slice(i, i + size)
                 s = torch.as_tensor(support[rows], device=self.device_)
                 q = torch.as_tensor(query[rows], device=self.device_)
                 if per_episode:
