@@ -1200,18 +1200,17 @@ class MetaRegressorMixin(RegressorMixin):
         rows = torch.as_tensor(train_idx, device=self.device_)
         what = "Meta-training pool" if valid_idx is not None else "Training pool"
         train = _PoolEpisodes(
-            X_t[rows], self._task_sampler(units[train_idx], what), y_t[rows]
+            X_t[rows], self._make_sampler(units[train_idx], None, 1, what), y_t[rows]
         )
         valid = None
         if valid_idx is not None:
-            self._task_sampler(units[valid_idx], "Meta-validation split")
             valid = self._validation_episodes(
                 X_t, units, None, valid_idx, n_way=1, targets=y_t
             )
         return train, valid, (X, y)
 
-    def _task_sampler(self, units, what: str) -> EpisodeSampler:
-        """Sample support/query splits within a task (a group)."""
+    def _make_sampler(self, units, groups, n_way, what: str) -> EpisodeSampler:
+        """Sample support/query splits within a task; ``units`` codes the tasks."""
         need = self.k_shot + self.n_query
         counts = np.bincount(units)
         if (counts[counts > 0] < need).any():

@@ -335,9 +335,11 @@ class BaseGradientLearner(BaseMetaLearner):
             self.inner_steps,
             self.first_order,
         )
-        return vmap(self._loss)(out, batch.y_query), vmap(self._score)(
-            out, batch.y_query
-        )
+        return self._losses_and_scores(out, batch.y_query)
+
+    def _losses_and_scores(self, out: torch.Tensor, y_query: torch.Tensor):
+        """Per-task query losses and scores ``(B,)`` of query outputs."""
+        return vmap(self._loss)(out, y_query), vmap(self._score)(out, y_query)
 
     def _chunks(
         self, batch: _EpisodeBatch, size: int | None = None
@@ -361,6 +363,10 @@ class BaseGradientLearner(BaseMetaLearner):
                 (chunk_losses.sum() / total).backward()
                 losses.append(chunk_losses.detach())
                 scores.append(chunk_scores.detach())
+        return self._meta_update(batches, losses, scores, total)
+
+    def _meta_update(self, batches, losses, scores, total: int) -> dict:
+        """Apply the meta-gradient in ``.grad`` (callbacks, clipping, step)."""
         self.notify(
             "on_grad_computed",
             named_parameters=list(self.module_.named_parameters()),

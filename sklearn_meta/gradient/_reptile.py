@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import torch
-from torch import nn
 
 from .._sklearn import StrOptions
 from ..base import MetaClassifierMixin, MetaRegressorMixin
@@ -76,8 +75,11 @@ class _ReptileMixin(BaseGradientLearner):
             return self.lr
         per_epoch = -(-self._episodes_per_epoch // self._step_size)
         total = max(1, self.max_epochs * per_epoch)
-        done = sum(
-            1 for epoch in self.history_ for b in epoch["batches"] if "train_loss" in b
+        # Earlier epochs ran whole (an interrupted fit does not resume them), so
+        # only the current epoch's batches are counted: constant work per step.
+        this_epoch = self.history_[-1]["batches"]
+        done = (len(self.history_) - 1) * per_epoch + sum(
+            1 for b in this_epoch if "train_loss" in b
         )
         return self.lr * max(0.0, 1 - done / total)
 
@@ -104,30 +106,19 @@ class _ReptileMixin(BaseGradientLearner):
                         # head, whose rows all start from the one meta vector).
                         diff = p - fast[k]
                         deltas[k] += diff.reshape(-1, *p.shape).sum(0)
-                    losses.append(torch.vmap(self._loss)(out, chunk.y_query))
-                    scores.append(torch.vmap(self._score)(out, chunk.y_query))
+                    chunk_losses, chunk_scores = self._losses_and_scores(
+                        out, chunk.y_query
+                    )
+                    losses.append(chunk_losses)
+                    scores.append(chunk_scores)
         per_row = {
             k: total * (fast[k][0].numel() // p.numel()) for k, p in meta.items()
         }
         for k, p in meta.items():
             p.grad = deltas[k] / per_row[k]
-        self.notify(
-            "on_grad_computed",
-            named_parameters=list(self.module_.named_parameters()),
-            X=batches,
-            y=None,
-            training=True,
-        )
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
         for group in self.optimizer_.param_groups:
             group["lr"] = self._outer_lr()
-        self.optimizer_.step()
-        return {
-            "loss": torch.cat(losses).mean(),
-            "score": torch.cat(scores).mean().item(),
-            "n": total,
-        }
+        return self._meta_update(batches, losses, scores, total)
 
 
 class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
