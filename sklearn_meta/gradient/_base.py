@@ -275,22 +275,14 @@ class BaseGradientLearner(BaseMetaLearner):
             in_dims=(0, 0, 0, None if z_s is None else 0),
             randomness="different",
         )
-        state: dict = {}
-        with torch.enable_grad():
-            if not track:
-                fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
-            for _ in range(steps):
-                loss = batched_loss(fast, X_s, y_s, z_s).sum()
-                grads = torch.autograd.grad(
-                    loss, list(fast.values()), create_graph=track and not first_order
-                )
-                fast, state = self._inner_update(
-                    fast, dict(zip(fast, grads, strict=True)), lrs, state
-                )
-                if not track:
-                    fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
-        if not track:
-            fast = {k: v.detach() for k, v in fast.items()}
+        fast = _gradient_steps(
+            fast,
+            lambda fast, step: batched_loss(fast, X_s, y_s, z_s),
+            steps,
+            lambda fast, grads, state: self._inner_update(fast, grads, lrs, state),
+            track=track,
+            first_order=first_order,
+        )
         out = vmap(
             lambda adapted, X_s, X_q, z_q: self._query_outputs(
                 {**fixed, **adapted}, X_s, X_q, z_q
@@ -441,6 +433,44 @@ class BaseGradientLearner(BaseMetaLearner):
         rng = np.random.default_rng([self._seed_, 3])
         keep = _stratified_sample(pool[1], _POOL_ADAPT_MAX, rng)
         return (pool[0][keep], pool[1][keep], *pool[2:])
+
+
+def _gradient_steps(
+    fast: dict[str, torch.Tensor],
+    task_losses,
+    steps: int,
+    update,
+    *,
+    track: bool,
+    first_order: bool,
+) -> dict[str, torch.Tensor]:
+    """Take ``steps`` inner gradient steps from fast weights with a task dimension.
+
+    ``fast`` maps names to tensors ``(B, ...)``, one slice per task.
+    ``task_losses(fast, step)`` returns the tasks' losses ``(B,)`` at inner
+    step ``step`` (its data may change with the step, as fresh episodes do in
+    reinforcement learning); each depends on its own slice only, so one
+    :func:`torch.autograd.grad` of their sum gives every task's own gradient.
+    ``update(fast, grads, state)`` returns the new fast weights and the
+    optimiser state (``{}`` at first). With ``track`` the result stays
+    differentiable with respect to what ``fast`` was computed from, through
+    the inner gradients unless ``first_order``; without, it is detached.
+    """
+    state: dict = {}
+    with torch.enable_grad():
+        if not track:
+            fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+        for step in range(steps):
+            loss = task_losses(fast, step).sum()
+            grads = torch.autograd.grad(
+                loss, list(fast.values()), create_graph=track and not first_order
+            )
+            fast, state = update(fast, dict(zip(fast, grads, strict=True)), state)
+            if not track:
+                fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+    if not track:
+        fast = {k: v.detach() for k, v in fast.items()}
+    return fast
 
 
 def _stratified_sample(y: np.ndarray, size: int, rng) -> np.ndarray:
