@@ -11,6 +11,7 @@ from .gradient import (
     ReptileClassifier,
     ReptileRegressor,
 )
+from .memory import MANNClassifier, MetaLSTMClassifier
 from .metric import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
@@ -29,7 +30,9 @@ __all__ = [
     "FineTuneClassifier",
     "MAMLClassifier",
     "MAMLRegressor",
+    "MANNClassifier",
     "MatchingNetworkClassifier",
+    "MetaLSTMClassifier",
     "MetaSGDClassifier",
     "MetaSGDRegressor",
     "PrototypicalClassifier",

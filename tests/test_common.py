@@ -3,9 +3,25 @@
 Every check a learner cannot pass is listed in ``EXPECTED_FAILED_CHECKS`` with
 its reason. The checks run in strict mode: a listed check that starts passing
 fails the suite, so the list stays true.
+
+Not run here: ``sklearn_meta.rl.MAMLPolicy`` and ``AdaptedPolicy``. Their
+``fit`` takes a task sampler (a callable returning gymnasium environments) or
+an environment, not ``(X, y)`` arrays, so every check that fits on arrays
+would only test the type error. Their clone, get_params/set_params,
+random_state and joblib behaviour is tested in tests/test_rl.py.
+
+Not run here either: ``sklearn_meta.selection.AlgorithmRecommender`` and
+``MetaFeatureExtractor``. Each of their samples is a whole data set (a list of
+``Dataset`` objects or ``(X, y)`` pairs), not a row of an array, so the checks'
+arrays are not valid input. Their contract (errors, clone, joblib, caching) is
+tested in tests/test_selection.py. ``MetaSearchCV`` takes ``(X, y)`` and runs
+all the checks below, with a small fitted recommender.
 """
 
 import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meta import (
@@ -14,13 +30,21 @@ from sklearn_meta import (
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
+    MANNClassifier,
     MatchingNetworkClassifier,
+    MetaLSTMClassifier,
     MetaSGDClassifier,
     MetaSGDRegressor,
     PrototypicalClassifier,
     ReptileClassifier,
     ReptileRegressor,
     SiameseClassifier,
+)
+from sklearn_meta.selection import (
+    AlgorithmRecommender,
+    MetaFeatureExtractor,
+    MetaSearchCV,
+    make_meta_datasets,
 )
 
 #: Small settings under which a learner trains in well under a second on the
@@ -62,11 +86,33 @@ ESTIMATORS = [
     ReptileClassifier(
         **CHECK_PARAMS, inner_optimizer="sgd", inner_lr=0.4, adapt_steps=20
     ),
+    # A learned optimiser starting as gradient descent with step inner_lr.
+    MetaLSTMClassifier(**CHECK_PARAMS, meta_batch_size=5, inner_lr=0.5, adapt_steps=10),
+    # Enough label outputs for the classes of the checks' data.
+    MANNClassifier(
+        **CHECK_PARAMS,
+        max_classes=10,
+        controller_size=16,
+        memory_size=16,
+        memory_dim=8,
+        n_reads=1,
+    ),
     *(
         cls(**REGRESSOR_PARAMS)
         for cls in (ANILRegressor, MAMLRegressor, MetaSGDRegressor, ReptileRegressor)
     ),
 ]
+
+#: A recommender over two configurations, fitted on three small data sets and
+#: frozen so that the checks' clones of the search keep it fitted.
+_RECOMMENDER = AlgorithmRecommender(
+    portfolio={"logreg": LogisticRegression(), "gnb": GaussianNB()},
+    meta_features=MetaFeatureExtractor(features={"general": ["nr_inst", "nr_attr"]}),
+    n_neighbors=2,
+    cv=2,
+    verbose=0,
+).fit(make_meta_datasets(3, include_sklearn=False, n_samples=(40, 80)))
+ESTIMATORS.append(MetaSearchCV(FrozenEstimator(_RECOMMENDER), n_candidates=2, cv=2))
 
 #: check name -> why the learners cannot pass it.
 EXPECTED_FAILED_CHECKS = {
@@ -109,6 +155,14 @@ EXPECTED_FAILED_CHECKS = {
             "k_shot samples, predict n_query others (design rule 4). Fitting the "
             "training pool itself (predict after fit) is tested in "
             "tests/test_gradient.py."
+        ),
+    },
+    "MANNClassifier": {
+        "check_classifiers_train": (
+            "The check asks for 83% training accuracy after two epochs of ten "
+            "episodes, but a MANN predicts by binding stored examples to labels in "
+            "its memory, which takes thousands of meta-training episodes to learn; "
+            "learning to bind is tested in tests/test_memory.py."
         ),
     },
     "MatchingNetworkClassifier": {

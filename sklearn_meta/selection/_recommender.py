@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import get_scorer_names
 from sklearn.neighbors import NearestNeighbors
@@ -63,7 +63,7 @@ class AlgorithmRecommender(BaseEstimator):
     - ``"neighbors"`` (the default): the new data set's nearest training data
       sets in standardised meta-feature space vote, each configuration's
       predicted score being the distance-weighted mean of its scores there.
-    - ``"model"``: a regression model (``ranker``, a random forest by default)
+    - ``"model"``: a regression model (``ranker``, extra trees by default)
       learns a configuration's score *relative to the data set's mean score*
       from the meta-features and the configuration's identity, which ranks the
       configurations; the neighbours' mean score sets the level.
@@ -80,8 +80,10 @@ class AlgorithmRecommender(BaseEstimator):
     n_neighbors : int, default=5
         Training data sets that vote (both strategies use them).
     ranker : regressor, default=None
-        The model of the ``"model"`` strategy; ``None`` is a
-        ``RandomForestRegressor(n_estimators=300)``.
+        The model of the ``"model"`` strategy; ``None`` is
+        ``ExtraTreesRegressor(n_estimators=100, max_features=0.3,
+        min_samples_leaf=2)``, the best of the forests we compared
+        (``docs/benchmarks.md``).
     cv : int, cross-validation generator or iterable, default=5
         How each configuration is scored on each training data set; an int
         gives stratified folds for classification.
@@ -300,8 +302,11 @@ class AlgorithmRecommender(BaseEstimator):
         self._neighbors = NearestNeighbors(n_neighbors=k).fit(Z)
         if self.strategy == "model":
             ranker = (
-                RandomForestRegressor(
-                    n_estimators=300, random_state=_int_seed(self.random_state)
+                ExtraTreesRegressor(
+                    n_estimators=100,
+                    max_features=0.3,
+                    min_samples_leaf=2,
+                    random_state=_int_seed(self.random_state),
                 )
                 if self.ranker is None
                 else clone(self.ranker)
