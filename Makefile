@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # makes conv-net training ~1.7x faster on 2-core machines (docs/benchmarks.md).
 FAST_MALLOC := MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296
 
-.PHONY: setup demo test lint benchmark benchmark-gradient clean
+.PHONY: setup demo test lint benchmark benchmark-gradient benchmark-memory benchmark-rl benchmark-selection clean
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,21 @@ benchmark: setup
 benchmark-gradient: setup
 	$(FAST_MALLOC) $(PY) benchmarks/maml.py
 	$(FAST_MALLOC) $(PY) benchmarks/sinusoid.py
+
+# Omniglot accuracy of the Meta-Learner LSTM and the MANN beside Prototypical
+# Networks and FineTune (about 17 minutes on 2 cores).
+benchmark-memory: setup
+	$(FAST_MALLOC) OMP_NUM_THREADS=1 $(PY) benchmarks/omniglot_memory.py
+
+# Return after 0-3 policy-gradient steps on 2D navigation and bandits, and
+# environment steps per second (about 17 minutes).
+benchmark-rl: setup
+	OMP_NUM_THREADS=1 $(PY) benchmarks/meta_rl.py
+
+# Regret of recommended pipelines and search time saved (about 30 minutes the
+# first time; evaluations are cached in build/selection_cache).
+benchmark-selection: setup
+	OMP_NUM_THREADS=1 $(PY) benchmarks/algorithm_selection.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
