@@ -288,7 +288,7 @@ def test_recommend_ranks_the_portfolio(fitted, family):
     assert sorted(r.name for r in everything) == sorted(SMALL_PORTFOLIO)
     assert [r.name for r in everything[:2]] == [r.name for r in top]
     (best,) = fitted.predict([target])
-    assert type(best) is type(SMALL_PORTFOLIO[top[0].name])
+    assert repr(best) == repr(SMALL_PORTFOLIO[top[0].name])
     # A data set seen in fit is its own nearest neighbour: the prediction
     # equals its measured scores.
     row = fitted.dataset_names_.index(target.name)
@@ -423,7 +423,7 @@ def test_meta_search_evaluates_recommended_first(fitted, family):
     assert list(search.cv_results_["recommended_rank"]) == [1, 2, 3]
     best = search.cv_results_["configuration"][search.best_index_]
     assert search.best_score_ == np.max(search.cv_results_["mean_test_score"])
-    assert type(search.best_estimator_.named_steps["model"]) is type(
+    assert repr(search.best_estimator_.named_steps["model"]) == repr(
         SMALL_PORTFOLIO[best]
     )
     assert search.score(target.X, target.y) > 0.5
@@ -451,3 +451,24 @@ def test_meta_search_inside_cross_val_score(fitted, family):
     search = MetaSearchCV(FrozenEstimator(fitted), n_candidates=2, cv=2)
     scores = cross_val_score(search, target.X, target.y, cv=3)
     assert scores.shape == (3,) and (scores > 0.4).all()
+
+
+def test_random_state_instance_seeds_fit_and_recommend_alike(family, tmp_path):
+    """Check that a RandomState seeds the meta-features of fit and recommend alike."""
+    recommender = AlgorithmRecommender(
+        portfolio={"gnb": GaussianNB(), "knn": KNeighborsClassifier(3)},
+        meta_features=None,
+        n_neighbors=1,
+        cv=2,
+        cache_dir=tmp_path,
+        verbose=0,
+        random_state=np.random.RandomState(0),
+    ).fit(family[:3])
+    stored = sorted((tmp_path / "meta_features").glob("*.json"))
+    assert len(stored) == 3
+    # A training data set is described with the same settings again, so its
+    # meta-features come from the cache and it is its own nearest neighbour.
+    np.testing.assert_array_equal(
+        recommender.predict_scores([family[1]])[0], recommender.scores_[1]
+    )
+    assert sorted((tmp_path / "meta_features").glob("*.json")) == stored

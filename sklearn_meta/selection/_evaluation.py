@@ -71,12 +71,15 @@ def _dataset_key(dataset: Dataset) -> str:
     return joblib.hash((dataset.X, dataset.y))
 
 
-def _evaluation_key(dataset_key: str, estimator: Any, cv: Any, scoring: Any) -> str:
+def _configuration_key(estimator: Any) -> str:
+    return joblib.hash((repr(type(estimator)), clone(estimator).get_params(deep=True)))
+
+
+def _evaluation_key(dataset_key: str, config_key: str, cv: Any, scoring: Any) -> str:
     return joblib.hash(
         (
             dataset_key,
-            repr(type(estimator)),
-            clone(estimator).get_params(deep=True),
+            config_key,
             repr(cv),
             repr(scoring),
         )
@@ -105,6 +108,7 @@ def _evaluate_portfolio(
     datasets: list[Dataset],
     portfolio: Portfolio,
     *,
+    dataset_keys: list[str],
     cv: Any,
     scoring: Any,
     n_jobs: int | None,
@@ -112,6 +116,9 @@ def _evaluate_portfolio(
     verbose: int,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Score every configuration on every data set.
+
+    ``dataset_keys`` are the data sets' :func:`_dataset_key`, computed once by
+    the caller (who also keys the meta-features by them).
 
     Returns
     -------
@@ -124,15 +131,15 @@ def _evaluate_portfolio(
     """
     cache = _DiskCache(cache_dir, "evaluations")
     names = list(portfolio)
+    config_keys = [_configuration_key(portfolio[name]) for name in names]
     scores = np.full((len(datasets), len(names)), np.nan)
     fit_times = np.full_like(scores, np.nan)
     todo = []
-    for i, dataset in enumerate(datasets):
-        data_key = _dataset_key(dataset)
+    for i, (dataset, data_key) in enumerate(zip(datasets, dataset_keys)):
         classifier = dataset.task == "classification"
         folds = check_cv(cv, dataset.y, classifier=classifier)
-        for j, name in enumerate(names):
-            key = _evaluation_key(data_key, portfolio[name], folds, scoring)
+        for j, config_key in enumerate(config_keys):
+            key = _evaluation_key(data_key, config_key, folds, scoring)
             cached = cache.get(key)
             if cached is not None:
                 evaluation = _Evaluation(**cached)

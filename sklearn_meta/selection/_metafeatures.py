@@ -195,11 +195,10 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         datasets = check_datasets(datasets)
         self._check_features()
         described = self._describe(datasets)
-        names = sorted(set().union(*(d.keys() for d in described)))
         self.task_ = datasets[0].task
-        self.feature_names_out_ = np.asarray(names, dtype=object)
-        self.n_features_in_ = len(names)
-        return self._to_array(described)
+        self.feature_names_out_ = _feature_names(described)
+        self.n_features_in_ = len(self.feature_names_out_)
+        return _as_matrix(described, self.feature_names_out_)
 
     def transform(self, datasets: Any) -> np.ndarray:
         """Describe data sets by the meta-features fixed in ``fit``.
@@ -217,7 +216,7 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         datasets = check_datasets(datasets, task=self.task_)
-        return self._to_array(self._describe(datasets))
+        return _as_matrix(self._describe(datasets), self.feature_names_out_)
 
     def get_feature_names_out(self, input_features: None = None) -> np.ndarray:
         """Return the meta-feature names.
@@ -261,12 +260,6 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
                     f"are {sorted(valid)}."
                 )
 
-    def _to_array(self, described: list[dict[str, float]]) -> np.ndarray:
-        return np.array(
-            [[d.get(n, np.nan) for n in self.feature_names_out_] for d in described],
-            dtype=np.float64,
-        )
-
     def _describe(self, datasets: list[Dataset]) -> list[dict[str, float]]:
         # One seed for every data set, so that a data set's meta-features do
         # not depend on its position in the list (and can be cached alone).
@@ -299,6 +292,18 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         if regression:
             values.update(_regression_features(X, y, seed))
         return values
+
+
+def _feature_names(described: list[dict[str, float]]) -> np.ndarray:
+    """Sorted names of every measure computed for any of the data sets."""
+    return np.asarray(sorted(set().union(*described)), dtype=object)
+
+
+def _as_matrix(described: list[dict[str, float]], names: np.ndarray) -> np.ndarray:
+    """Rows of measures in the order of ``names``; NaN where one is missing."""
+    return np.array(
+        [[d.get(n, np.nan) for n in names] for d in described], dtype=np.float64
+    ).reshape(len(described), len(names))
 
 
 def _subsample(dataset: Dataset, max_rows: int, seed: int) -> tuple[np.ndarray, ...]:

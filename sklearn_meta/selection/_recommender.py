@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._sklearn import HasMethods, Interval, StrOptions, _fit_context
 from ._datasets import Dataset, check_datasets
 from ._evaluation import _dataset_key, _DiskCache, _evaluate_portfolio
-from ._metafeatures import MetaFeatureExtractor
+from ._metafeatures import MetaFeatureExtractor, _as_matrix, _feature_names
 from ._portfolio import Portfolio, default_portfolio
 
 
@@ -82,8 +82,7 @@ class AlgorithmRecommender(BaseEstimator):
     ranker : regressor, default=None
         The model of the ``"model"`` strategy; ``None`` is
         ``ExtraTreesRegressor(n_estimators=100, max_features=0.3,
-        min_samples_leaf=2)``, the best of the forests we compared
-        (``docs/benchmarks.md``).
+        min_samples_leaf=2)``.
     cv : int, cross-validation generator or iterable, default=5
         How each configuration is scored on each training data set; an int
         gives stratified folds for classification.
@@ -208,18 +207,27 @@ class AlgorithmRecommender(BaseEstimator):
         """
         datasets = check_datasets(datasets, min_datasets=2)
         task = datasets[0].task
+        # One seed for the portfolio, the extractor and the ranker, drawn once
+        # so that a RandomState instance gives them all the same.
+        self._seed = _int_seed(self.random_state)
+        self._extractor = (
+            MetaFeatureExtractor(random_state=self._seed)
+            if self.meta_features is None
+            else self.meta_features
+        )
+        self._extractor._check_features()
         self.portfolio_ = self._check_portfolio(task)
         self.configuration_names_ = list(self.portfolio_)
         self.dataset_names_ = [d.name for d in datasets]
-        described = self._describe(datasets)
-        self.meta_feature_names_ = np.asarray(
-            sorted(set().union(*(d.keys() for d in described))), dtype=object
-        )
-        self.meta_features_ = self._to_rows(described)
+        keys = [_dataset_key(d) for d in datasets]
+        described = self._describe(datasets, keys)
+        self.meta_feature_names_ = _feature_names(described)
+        self.meta_features_ = _as_matrix(described, self.meta_feature_names_)
         self.scores_, self.fit_times_, self.n_evaluations_computed_ = (
             _evaluate_portfolio(
                 datasets,
                 self.portfolio_,
+                dataset_keys=keys,
                 cv=self.cv,
                 scoring=self.scoring,
                 n_jobs=self.n_jobs,
@@ -242,7 +250,7 @@ class AlgorithmRecommender(BaseEstimator):
 
     def _check_portfolio(self, task: str) -> Portfolio:
         if self.portfolio is None:
-            return default_portfolio(task, random_state=_int_seed(self.random_state))
+            return default_portfolio(task, random_state=self._seed)
         portfolio = (
             self.portfolio
             if isinstance(self.portfolio, Portfolio)
@@ -255,32 +263,22 @@ class AlgorithmRecommender(BaseEstimator):
             )
         return portfolio
 
-    def _extractor(self) -> MetaFeatureExtractor:
-        if self.meta_features is None:
-            return MetaFeatureExtractor(random_state=_int_seed(self.random_state))
-        return self.meta_features
-
-    def _describe(self, datasets: list[Dataset]) -> list[dict[str, float]]:
+    def _describe(
+        self, datasets: list[Dataset], keys: list[str] | None = None
+    ) -> list[dict[str, float]]:
         """Meta-features of each data set by name, from the cache when there."""
-        extractor = self._extractor()
-        extractor._check_features()
         cache = _DiskCache(self.cache_dir, "meta_features")
-        settings = joblib.hash(sorted(extractor.get_params().items()))[:16]
-        keys = [f"{_dataset_key(d)}_{settings}" for d in datasets]
+        settings = joblib.hash(sorted(self._extractor.get_params().items()))[:16]
+        keys = keys or [_dataset_key(d) for d in datasets]
+        keys = [f"{key}_{settings}" for key in keys]
         described: list[Any] = [cache.get(key) for key in keys]
         missing = [i for i, d in enumerate(described) if d is None]
         if missing:
-            computed = extractor._describe([datasets[i] for i in missing])
+            computed = self._extractor._describe([datasets[i] for i in missing])
             for i, values in zip(missing, computed):
                 cache.put(keys[i], values)
                 described[i] = values
         return described
-
-    def _to_rows(self, described: list[dict[str, float]]) -> np.ndarray:
-        return np.array(
-            [[d.get(n, np.nan) for n in self.meta_feature_names_] for d in described],
-            dtype=np.float64,
-        ).reshape(len(described), len(self.meta_feature_names_))
 
     def _fit_ranker(self, meta: np.ndarray, scores: np.ndarray) -> None:
         """Learn to predict scores (n_datasets, n_configurations) from meta-features."""
@@ -306,7 +304,7 @@ class AlgorithmRecommender(BaseEstimator):
                     n_estimators=100,
                     max_features=0.3,
                     min_samples_leaf=2,
-                    random_state=_int_seed(self.random_state),
+                    random_state=self._seed,
                 )
                 if self.ranker is None
                 else clone(self.ranker)
@@ -360,7 +358,8 @@ class AlgorithmRecommender(BaseEstimator):
     def _rank(self, datasets: Any) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "scores_")
         datasets = check_datasets(datasets, task=self.portfolio_.task)
-        return self._predict_from_meta(self._to_rows(self._describe(datasets)))
+        meta = _as_matrix(self._describe(datasets), self.meta_feature_names_)
+        return self._predict_from_meta(meta)
 
     def recommend(self, X: Any, y: Any, k: int | None = 5) -> list[Recommendation]:
         """Rank the portfolio for a new data set.
