@@ -83,24 +83,20 @@ PAPER_5WAY = {
 def learners(args) -> dict:
     """Build the learners and describe their budgets."""
     common = dict(lr=1e-3, device=args.device, random_state=args.seed)
-
-    def meta_lstm(k_shot):
-        return MetaLSTMClassifier(
-            n_way=5,
-            k_shot=k_shot,
-            n_query=5,
-            inner_steps=5,
-            meta_batch_size=4,
-            task_chunk_size=4,
-            max_epochs=max(1, args.lstm_episodes // 100),
-            episodes_per_epoch=min(100, args.lstm_episodes),
-            module__hidden_channels=32,
-            **common,
-        )
-
     return {
         "Meta-LSTM": (
-            meta_lstm(1),
+            MetaLSTMClassifier(
+                n_way=5,
+                k_shot=1,
+                n_query=5,
+                inner_steps=5,
+                meta_batch_size=4,
+                task_chunk_size=4,
+                max_epochs=max(1, args.lstm_episodes // 100),
+                episodes_per_epoch=min(100, args.lstm_episodes),
+                module__hidden_channels=32,
+                **common,
+            ),
             f"{args.lstm_episodes} episodes 5-way 1-shot 5-query, 5 steps",
         ),
         "MANN": (

@@ -584,6 +584,7 @@ def test_grid_search_with_class_folds(cls, params, flat_digits):
     ],
 )
 def test_meta_lstm_rejects_bad_parameters(params, match, flat_digits):
+    """Check that fit rejects the Meta-LSTM's invalid parameters in sklearn's words."""
     X, y = flat_digits
     with pytest.raises(InvalidParameterError, match=re.escape(match)):
         MetaLSTMClassifier(**{**LSTM_FAST, **params}).fit(X, y)
@@ -602,6 +603,7 @@ def test_meta_lstm_rejects_bad_parameters(params, match, flat_digits):
     ],
 )
 def test_mann_rejects_bad_parameters(params, match, flat_digits):
+    """Check that fit rejects invalid MANN parameters and memory sizes."""
     X, y = flat_digits
     with pytest.raises((InvalidParameterError, ValueError), match=re.escape(match)):
         MANNClassifier(**{**MANN_FAST, **params}).fit(X, y)
@@ -633,6 +635,7 @@ def test_mann_errors_on_too_many_classes(flat_digits):
 
 
 def test_predict_before_fit_raises(flat_digits):
+    """Check that predict before fit raises sklearn's NotFittedError."""
     X, _ = flat_digits
     for cls, params in LEARNERS:
         with pytest.raises(

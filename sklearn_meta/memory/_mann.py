@@ -511,15 +511,21 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         a checkpoint draws the same ones.
         """
         key = [self._seed_, _TRAIN_ORDER_STREAM]
-        history = getattr(self, "history_", None)
-        if history is not None and len(history):
-            key += [len(history), len(history[-1]["batches"])]
+        if len(self.history_):
+            key += [len(self.history_), len(self.history_[-1]["batches"])]
         return np.random.default_rng(key)
 
     def _sequence_order(self, rng, n_episodes: int, length: int) -> torch.Tensor:
         """Draw a random order ``(E, length)`` of each episode's support."""
         order = np.argsort(rng.random((n_episodes, length)), axis=1)
         return torch.as_tensor(order, device=self.device_)
+
+    def _in_random_order(
+        self, rng, z: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shuffle each sequence ``z`` ``(E, n, D)`` with its ``labels`` ``(E, n)``."""
+        order = self._sequence_order(rng, len(z), z.shape[1])
+        return z.gather(1, order[..., None].expand_as(z)), labels.gather(1, order)
 
     def _episode_losses(self, batch: _EpisodeBatch):
         B, n_s = batch.y_support.shape
@@ -535,15 +541,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         )
         z_s, z_q = z[: B * n_s].view(B, n_s, -1), z[B * n_s :].view(B, n_q, -1)
         rng = self._training_rng()
-        order = self._sequence_order(rng, B, n_s)
+        z_s, y_s = self._in_random_order(rng, z_s, batch.y_support)
         # Labels shuffled per episode: the classes get a random subset of labels.
         label_map = torch.as_tensor(
             np.argsort(rng.random((B, self._n_labels)), axis=1)[:, :n_classes],
             device=self.device_,
         )
-        y_s = label_map.gather(1, batch.y_support.gather(1, order))
+        y_s = label_map.gather(1, y_s)
         y_q = label_map.gather(1, batch.y_query)
-        z_s = z_s.gather(1, order[..., None].expand_as(z_s))
         logits_s, state = self.module_.store(z_s, y_s)
         logits_q = self.module_.query(state, z_q)
         allowed = torch.zeros(B, self._n_labels, dtype=torch.bool, device=z.device)
@@ -562,9 +567,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     def _store(self, z_s: torch.Tensor, y_s: torch.Tensor, rng) -> dict:
         """Feed support sequences ``(E, n, D)`` in a random order; return the state."""
-        order = self._sequence_order(rng, len(z_s), z_s.shape[1])
-        z_s = z_s.gather(1, order[..., None].expand_as(z_s))
-        return self.module_.store(z_s, y_s.gather(1, order))[1]
+        return self.module_.store(*self._in_random_order(rng, z_s, y_s))[1]
 
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
         with torch.no_grad():
@@ -641,7 +644,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         n_classes = len(getattr(self, "classes_", ()))
         if self.pool_state_ is None and n_classes > self._n_labels:
             raise NotFittedError(
-                f"This {type(self).__name__} was fitted on {len(self.classes_)} "
+                f"This {type(self).__name__} was fitted on {n_classes} "
                 f"classes, more than its max_classes={self._n_labels} label "
                 "outputs, so it cannot predict over them. Call "
                 "adapt(X_support, y_support) with at most max_classes classes."
@@ -696,9 +699,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             for i in range(0, n_episodes, _SCORING_CHUNK):
                 rows = support[i : i + _SCORING_CHUNK]
                 z = self._map_chunks(self._embed, X[rows.ravel()]).view(*rows.shape, -1)
-                order = self._sequence_order(rng, len(rows), rows.shape[1])
-                y_seq = labels.expand(len(rows), -1).gather(1, order)
-                z = z.gather(1, order[..., None].expand_as(z))
+                z, y_seq = self._in_random_order(rng, z, labels.expand(len(rows), -1))
                 logits = self.module_.run(z, y_seq)[0][..., :n_way]
                 correct.append((logits.argmax(-1) == y_seq).cpu())
                 # Presentation number: earlier occurrences of the label, plus 1.

@@ -400,20 +400,12 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         for step in range(steps):
             with torch.enable_grad():
                 # Gradients at the current parameters, as constants (sec. 3.2).
-                params = {
-                    k: v.requires_grad_() for k, v in unflatten(theta.detach()).items()
-                }
-                losses = batched_loss(params, X_s, y_s)
-                grads = torch.autograd.grad(losses.sum(), list(params.values()))
-            grad = torch.cat([g.reshape(n_tasks, -1) for g in grads], 1)
-            through_gates = track and step >= first_tracked
-            with torch.set_grad_enabled(through_gates):
-                i, f, state = rule.gates(
-                    grad,
-                    losses.detach(),
-                    theta if through_gates else theta.detach(),
-                    state,
-                )
+                flat = theta.detach().requires_grad_()
+                losses = batched_loss(unflatten(flat), X_s, y_s)
+                (grad,) = torch.autograd.grad(losses.sum(), flat)
+            # Without a graph here, the gates of early steps are constants.
+            with torch.set_grad_enabled(track and step >= first_tracked):
+                i, f, state = rule.gates(grad, losses.detach(), theta, state)
             theta = f * theta - i * grad  # eq. 2 with c~_t = -grad
         fast = unflatten(theta)
         out = vmap(self._query_outputs, randomness="different")(fast, X_s, X_q)
