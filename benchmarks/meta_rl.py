@@ -128,7 +128,12 @@ def collection_speed(args) -> list[dict]:
             with_policy = steps / min(timings)
             # Environments alone, random actions.
             actions = [
-                np.stack([vector_env.single_action_space.sample() for _ in range(400)])
+                np.stack(
+                    [
+                        vector_env.single_action_space.sample()
+                        for _ in range(vector_env.num_envs)
+                    ]
+                )
                 for _ in range(horizon)
             ]
             timings = []

@@ -26,6 +26,7 @@ to compare it with a policy pre-trained on all goals jointly.
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sklearn_meta.model_selection import mean_confidence_interval
 from sklearn_meta.rl import MAMLPolicy, PointNavigationTasks
 
 tasks = PointNavigationTasks(max_episode_steps=100)
@@ -114,8 +115,7 @@ steps = np.arange(4)
 plt.figure(figsize=(5, 3.5))
 for policy, label in [(maml, "MAML"), (joint, "pre-trained")]:
     curve = policy.adaptation_returns(tasks, steps=3, n_tasks=40)
-    mean = curve.mean(0)
-    half = 1.96 * curve.std(0, ddof=1) / np.sqrt(len(curve))
+    mean, half = np.array([mean_confidence_interval(column) for column in curve.T]).T
     plt.errorbar(steps, mean, yerr=half, marker="o", capsize=3, label=label)
 plt.xticks(steps)
 plt.xlabel("policy-gradient steps")

@@ -416,6 +416,35 @@ def test_advantages_without_baseline_are_discounted_returns_to_go():
     assert float(norm.std(unbiased=False)) == pytest.approx(1, abs=1e-5)
 
 
+def test_gae_with_baseline_matches_a_loop_over_time():
+    """Check GAE (lambda < 1) with the baseline fitted to discounted returns-to-go."""
+    rng = np.random.default_rng(0)
+    discount, lam = 0.9, 0.5
+    rewards = rng.normal(size=(2, 6))
+    mask = np.ones((2, 6))
+    mask[1, 4:] = 0
+    rewards *= mask
+    obs = torch.tensor(rng.normal(size=(1, 2, 6, 2)), dtype=torch.float32)
+    rollouts = _rollouts(rewards.tolist(), mask.tolist(), obs)
+    adv = _advantages(
+        rollouts, discount=discount, gae_lambda=lam, baseline="linear", normalize=False
+    )[0].numpy()
+    returns = np.zeros_like(rewards)
+    for t in reversed(range(6)):
+        later = returns[:, t + 1] if t < 5 else 0.0
+        returns[:, t] = rewards[:, t] + discount * later * mask[:, t]
+    values = _linear_baseline(
+        obs, torch.tensor(mask[None]), torch.tensor(returns[None])
+    )[0].numpy()
+    expected = np.zeros_like(rewards)
+    for t in reversed(range(6)):
+        next_value = values[:, t + 1] if t < 5 else 0.0
+        delta = (rewards[:, t] + discount * next_value - values[:, t]) * mask[:, t]
+        later = expected[:, t + 1] if t < 5 else 0.0
+        expected[:, t] = delta + discount * lam * later * mask[:, t]
+    np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_linear_baseline_is_each_tasks_least_squares_fit():
     """Check the linear baseline against NumPy least squares, task by task."""
     rng = np.random.default_rng(0)
@@ -766,7 +795,7 @@ def test_errors_for_bad_task_samplers_and_environments(navigation_policy):
         )
     with pytest.raises(ValueError, match="steps must be an integer >= 0; got -1"):
         navigation_policy.adaptation_returns(PointNavigationTasks(), steps=-1)
-    with pytest.raises(ValueError, match="n_tasks must be an integer >= 1; got 0"):
+    with pytest.raises(ValueError, match="n_tasks must be a positive integer; got 0"):
         navigation_policy.adaptation_returns(PointNavigationTasks(), n_tasks=0)
     with pytest.raises(ValueError, match="X has 3 features"):
         navigation_policy.predict(np.zeros((2, 3)))
@@ -780,6 +809,27 @@ def test_errors_for_bad_task_samplers_and_environments(navigation_policy):
         AdaptedPolicy("nope").fit(PointNavigationEnv())
     with pytest.raises(NotFittedError, match="AdaptedPolicy instance is not fitted"):
         AdaptedPolicy(navigation_policy).predict([[0.0, 0.0]])
+
+
+def test_failed_fit_leaves_the_policy_unfitted():
+    """Check that a fit failing after some meta-updates leaves no fitted state."""
+    tasks = PointNavigationTasks(max_episode_steps=3)
+    calls = []
+
+    def sampler_switching_family(rng):
+        calls.append(1)
+        # The first env and the first meta-batch are navigation; then a bandit.
+        if len(calls) <= 1 + FAST["meta_batch_size"]:
+            return tasks(rng)
+        return BernoulliBanditEnv()
+
+    policy = MAMLPolicy(**{**FAST, "max_iter": 3})
+    with pytest.raises(ValueError, match="differs from the observation_space"):
+        policy.fit(sampler_switching_family)
+    assert len(calls) > 1 + FAST["meta_batch_size"]  # failed after one update
+    assert not [k for k in vars(policy) if k.endswith("_") and k[0] != "_"]
+    with pytest.raises(NotFittedError, match="MAMLPolicy instance is not fitted"):
+        policy.predict([[0.0, 0.0]])
 
 
 def test_errors_for_modules_of_the_wrong_shape():

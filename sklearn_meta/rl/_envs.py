@@ -44,16 +44,20 @@ __all__ = [
 ]
 
 
-def _check_horizon(max_episode_steps) -> int:
+def _check_int(value, name: str, low: int = 1) -> int:
+    """Return ``value`` as an int, or raise a ValueError unless it is one >= ``low``."""
     if (
-        isinstance(max_episode_steps, bool)
-        or not isinstance(max_episode_steps, numbers.Integral)
-        or max_episode_steps < 1
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < low
     ):
-        raise ValueError(
-            f"max_episode_steps must be a positive integer; got {max_episode_steps!r}."
-        )
-    return int(max_episode_steps)
+        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name} must be {expected}; got {value!r}.")
+    return int(value)
+
+
+def _check_horizon(max_episode_steps) -> int:
+    return _check_int(max_episode_steps, "max_episode_steps")
 
 
 def _spec(name: str, max_episode_steps: int, **kwargs) -> EnvSpec:
@@ -444,11 +448,7 @@ class BernoulliBanditTasks:
     """
 
     def __init__(self, n_arms: int = 5, max_episode_steps: int = 10):
-        if isinstance(n_arms, bool) or not isinstance(n_arms, numbers.Integral):
-            raise ValueError(f"n_arms must be an integer >= 2; got {n_arms!r}.")
-        if n_arms < 2:
-            raise ValueError(f"n_arms must be an integer >= 2; got {n_arms!r}.")
-        self.n_arms = int(n_arms)
+        self.n_arms = _check_int(n_arms, "n_arms", low=2)
         self.max_episode_steps = _check_horizon(max_episode_steps)
 
     def __call__(self, random_state=None) -> BernoulliBanditEnv:
@@ -575,6 +575,9 @@ class CartPoleVectorEnv(_BatchedVectorEnv):
                 f"shapes {self.length.shape} and {self.masspole.shape}."
             )
         self._single = CartPoleTaskEnv()
+        # Constant per sub-environment: computed once, not at every step.
+        self._total_mass = self.masspole + self._single.masscart
+        self._polemass_length = self.masspole * self.length
         super().__init__(self._single, len(self.length), max_episode_steps)
 
     def _reset_state(self, rng):
@@ -586,8 +589,7 @@ class CartPoleVectorEnv(_BatchedVectorEnv):
         x, x_dot, theta, theta_dot = self._state.T
         force = np.where(actions == 1, c.force_mag, -c.force_mag)
         cos, sin = np.cos(theta), np.sin(theta)
-        total_mass = self.masspole + c.masscart
-        polemass_length = self.masspole * self.length
+        total_mass, polemass_length = self._total_mass, self._polemass_length
         temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
         thetaacc = (c.gravity * sin - cos * temp) / (
             self.length * (4.0 / 3.0 - self.masspole * cos**2 / total_mass)

@@ -26,7 +26,7 @@ from ..base import (
 from ..gradient._base import _gradient_steps
 from ..nn import MLP
 from ..tasks import _as_generator
-from ._envs import make_vector_env
+from ._envs import _check_int, make_vector_env
 from ._policy import _check_spaces, _PolicyModel, _to_env_actions
 from ._rollout import _advantages, _collect, _Rollouts
 
@@ -44,18 +44,9 @@ def _check_task_sampler(task_sampler) -> None:
         )
 
 
-def _sample_envs(task_sampler, rng: np.random.Generator, n: int) -> list:
-    envs = []
-    for _ in range(n):
-        env = task_sampler(rng)
-        if not isinstance(env, gymnasium.Env):
-            raise TypeError(
-                f"The task sampler returned {type(env).__name__}, not a "
-                "gymnasium.Env. A task sampler must return a new environment for "
-                "a random task each time it is called."
-            )
-        envs.append(env)
-    return envs
+def _torch_generator(rng: np.random.Generator, device) -> torch.Generator:
+    """Make a torch generator on ``device`` seeded from the NumPy ``rng``."""
+    return torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
 
 
 def _is_discrete(estimator) -> bool:
@@ -282,6 +273,20 @@ class MAMLPolicy(BaseEstimator):
                     )
         return env
 
+    def _sample_envs(self, task_sampler, rng: np.random.Generator, n: int) -> list:
+        """Draw ``n`` environments from ``task_sampler`` and check each."""
+        envs = []
+        for _ in range(n):
+            env = task_sampler(rng)
+            if not isinstance(env, gymnasium.Env):
+                raise TypeError(
+                    f"The task sampler returned {type(env).__name__}, not a "
+                    "gymnasium.Env. A task sampler must return a new environment "
+                    "for a random task each time it is called."
+                )
+            envs.append(self._check_env(env, "task sampler's environment"))
+        return envs
+
     def _horizon(self, envs) -> int:
         """Longest episode to collect in ``envs``."""
         limits = {getattr(env.spec, "max_episode_steps", None) for env in envs}
@@ -387,10 +392,11 @@ class MAMLPolicy(BaseEstimator):
     ) -> _Rollouts:
         """Episodes of every sub-environment under the fast weights ``fast``."""
         model = self.module_
+        outputs = vmap(model.outputs, randomness="different")
+        log_std = fast.get("log_std")
 
         def act(obs: torch.Tensor) -> torch.Tensor:
-            out = vmap(model.outputs, randomness="different")(fast, obs)
-            return model.sample(out, fast.get("log_std"), generator)
+            return model.sample(outputs(fast, obs), log_std, generator)
 
         with torch.no_grad():
             return _collect(
@@ -425,8 +431,7 @@ class MAMLPolicy(BaseEstimator):
         vector_env = make_vector_env(envs, n_episodes)
         horizon = self._horizon(envs)
         seeds = rng.integers(2**31 - 1, size=steps + 1)
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(int(rng.integers(2**63 - 1)))
+        generator = _torch_generator(rng, self.device_)
         rollouts: list[_Rollouts] = []
 
         def task_losses(fast: dict, step: int) -> torch.Tensor:
@@ -472,13 +477,23 @@ class MAMLPolicy(BaseEstimator):
             The meta-trained policy.
         """
         _check_task_sampler(task_sampler)
+        self._clear_fitted()
+        try:
+            return self._fit(task_sampler)
+        except Exception:
+            # A failed fit leaves the policy unfitted, not half-trained.
+            self._clear_fitted()
+            raise
+
+    def _clear_fitted(self) -> None:
         for attr in [k for k in vars(self) if k.endswith("_") and k[0] != "_"]:
             delattr(self, attr)
+
+    def _fit(self, task_sampler) -> MAMLPolicy:
         self.device_ = _resolve_device(self.device)
         self._seed_ = int(_as_generator(self.random_state).integers(2**31 - 1))
-        first = self._check_env(
-            _sample_envs(task_sampler, np.random.default_rng([self._seed_, 3]), 1)[0],
-            "task sampler's environment",
+        (first,) = self._sample_envs(
+            task_sampler, np.random.default_rng([self._seed_, 3]), 1
         )
         self.observation_space_ = first.observation_space
         self.action_space_ = first.action_space
@@ -495,10 +510,7 @@ class MAMLPolicy(BaseEstimator):
         start = time.perf_counter()
         # Each meta-update draws from its own seed.
         rng = np.random.default_rng([self._seed_, 0, len(self.history_)])
-        envs = [
-            self._check_env(env, "task sampler's environment")
-            for env in _sample_envs(task_sampler, rng, self.meta_batch_size)
-        ]
+        envs = self._sample_envs(task_sampler, rng, self.meta_batch_size)
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
         fast, rollouts = self._adapt_tasks(
@@ -578,20 +590,14 @@ class MAMLPolicy(BaseEstimator):
         """
         check_is_fitted(self)
         _check_task_sampler(task_sampler)
-        steps = self._adapt_steps if steps is None else steps
-        n_tasks = self.n_eval_tasks if n_tasks is None else n_tasks
-        for name, value, low in (("steps", steps, 0), ("n_tasks", n_tasks, 1)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Integral)
-                or value < low
-            ):
-                raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        steps = _check_int(
+            self._adapt_steps if steps is None else steps, "steps", low=0
+        )
+        n_tasks = _check_int(
+            self.n_eval_tasks if n_tasks is None else n_tasks, "n_tasks"
+        )
         rng = _as_generator(_SCORING_SEED if random_state is None else random_state)
-        envs = [
-            self._check_env(env, "task sampler's environment")
-            for env in _sample_envs(task_sampler, rng, n_tasks)
-        ]
+        envs = self._sample_envs(task_sampler, rng, n_tasks)
         self.module_.eval()
         out = []
         with torch.no_grad():
@@ -643,8 +649,7 @@ class MAMLPolicy(BaseEstimator):
         return _to_env_actions(self.action_space_, actions)
 
     def _sample(self, params: dict, obs: torch.Tensor, random_state) -> np.ndarray:
-        seed = int(_as_generator(random_state).integers(2**63 - 1))
-        generator = torch.Generator(device=self.device_).manual_seed(seed)
+        generator = _torch_generator(_as_generator(random_state), self.device_)
         with torch.no_grad():
             out = self.module_.outputs(params, obs)[None]
             log_std = params["log_std"][None] if "log_std" in params else None
@@ -659,8 +664,7 @@ class MAMLPolicy(BaseEstimator):
     def _mean_return(self, params: dict, env, n_episodes: int, rng) -> float:
         env = self._check_env(env)
         vector_env = make_vector_env([env], n_episodes)
-        generator = torch.Generator(device=self.device_)
-        generator.manual_seed(int(rng.integers(2**63 - 1)))
+        generator = _torch_generator(rng, self.device_)
         fast = {k: v[None] for k, v in params.items()}
         episodes = self._collect(
             vector_env,
@@ -823,9 +827,7 @@ class AdaptedPolicy(BaseEstimator):
 
     def _n_episodes(self, learner, n_episodes) -> int:
         n = learner.n_episodes if n_episodes is None else n_episodes
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n_episodes must be a positive integer; got {n!r}.")
-        return int(n)
+        return _check_int(n, "n_episodes")
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, env):

@@ -151,16 +151,21 @@ def _advantages(
     """
     rewards, mask = rollouts.rewards.double(), rollouts.mask.double()
     n_steps = rewards.shape[-1]
-    if baseline is None:
-        values = torch.zeros_like(rewards)
-    else:
-        gamma = _discount_matrix(n_steps, discount, rewards.dtype, rewards.device)
-        values = _linear_baseline(rollouts.obs, mask, rewards @ gamma.T)
-    next_values = torch.nn.functional.pad(values[..., 1:], (0, 1))
-    deltas = (rewards + discount * next_values - values) * mask
     trace = _discount_matrix(
         n_steps, discount * gae_lambda, rewards.dtype, rewards.device
     )
+    if baseline is None:
+        values = torch.zeros_like(rewards)
+    else:
+        # With lambda = 1 (the default) the returns' matrix is the trace's.
+        gamma = (
+            trace
+            if gae_lambda == 1
+            else _discount_matrix(n_steps, discount, rewards.dtype, rewards.device)
+        )
+        values = _linear_baseline(rollouts.obs, mask, rewards @ gamma.T)
+    next_values = torch.nn.functional.pad(values[..., 1:], (0, 1))
+    deltas = (rewards + discount * next_values - values) * mask
     advantages = (deltas @ trace.T) * mask
     if normalize:
         n = mask.sum((1, 2), keepdim=True)
