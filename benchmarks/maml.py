@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -51,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import machine, save_record
 from torch import nn
 from torch.nn import functional as F
 
@@ -381,17 +380,9 @@ def main(argv=None) -> dict:
         "rows": rows,
         "matmul_gflops": gemm,
         "meta_iteration_flops": flops,
-        "machine": {
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine(),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return save_record(record, args.json)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from _common import machine, save_record, score_settings
 from skorch.callbacks import Callback
 
 from sklearn_meta import (
@@ -39,7 +38,6 @@ from sklearn_meta import (
     ReptileClassifier,
 )
 from sklearn_meta.datasets import load_omniglot
-from sklearn_meta.model_selection import episodic_score
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [(5, 1), (20, 1)]
@@ -135,23 +133,19 @@ def main(argv=None) -> dict:
             "tasks": iterations * clf.meta_batch_size,
             "train_seconds": train_s,
             "seconds_per_meta_iteration": per_iteration,
-            "results": {},
+            "results": {
+                r["setting"]: (r["accuracy"], r["ci95"])
+                for r in score_settings(
+                    clf,
+                    X_test,
+                    y_test,
+                    SETTINGS,
+                    n_query=15,
+                    n_episodes=args.eval_episodes,
+                    random_state=args.seed,
+                )
+            },
         }
-        for n_way, k_shot in SETTINGS:
-            score = episodic_score(
-                clf,
-                X_test,
-                y_test,
-                n_way=n_way,
-                k_shot=k_shot,
-                n_query=15,
-                n_episodes=args.eval_episodes,
-                random_state=args.seed,
-            )
-            row["results"][f"{n_way}-way {k_shot}-shot"] = (
-                100 * score.mean,
-                100 * score.ci95,
-            )
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -173,19 +167,10 @@ def main(argv=None) -> dict:
         "benchmark": "omniglot_maml",
         "args": vars(args),
         "rows": rows,
-        "machine": {
-            "device": args.device,
-            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(args.device),
         "date": time.strftime("%Y-%m-%d"),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return save_record(record, args.json)
 
 
 if __name__ == "__main__":

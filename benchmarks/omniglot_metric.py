@@ -64,18 +64,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
+from _common import machine, save_record, score_settings
 from skorch.callbacks import LRScheduler
 
-import sklearn_meta
 from sklearn_meta import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
@@ -83,7 +79,6 @@ from sklearn_meta import (
     SiameseClassifier,
 )
 from sklearn_meta.datasets import load_omniglot
-from sklearn_meta.model_selection import episodic_score
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [(5, 1), (5, 5), (20, 1), (20, 5)]
@@ -211,27 +206,15 @@ def train_and_score(clf, budget: dict, data, eval_episodes: int, seed: int) -> d
     clf.fit(X_train, y_train)
     train_s = time.perf_counter() - start
     epoch_s = float(sum(clf.history_[:, "dur"]))
-    results = []
-    for n_way, k_shot in SETTINGS:
-        start = time.perf_counter()
-        score = episodic_score(
-            clf,
-            X_test,
-            y_test,
-            n_way=n_way,
-            k_shot=k_shot,
-            n_query=N_QUERY,
-            n_episodes=eval_episodes,
-            random_state=seed,
-        )
-        results.append(
-            {
-                "setting": f"{n_way}-way {k_shot}-shot",
-                "accuracy": 100 * score.mean,
-                "ci95": 100 * score.ci95,
-                "eval_seconds": time.perf_counter() - start,
-            }
-        )
+    results = score_settings(
+        clf,
+        X_test,
+        y_test,
+        SETTINGS,
+        n_query=N_QUERY,
+        n_episodes=eval_episodes,
+        random_state=seed,
+    )
     return {
         "budget": budget,
         "train_seconds": train_s,
@@ -301,28 +284,6 @@ def print_tables(records: dict, args, n_test_classes: int) -> None:
             f"{record['train_images_per_second']:>12.0f}"
             f"{record['eval_seconds']:>10.1f}   {describe(record['budget'])}"
         )
-
-
-def machine(device: str) -> dict:
-    """Describe the machine and library versions, for the record."""
-    info = {
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "device": device,
-        "versions": {
-            "sklearn_meta": getattr(sklearn_meta, "__version__", None),
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
-    }
-    if device != "cpu" and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-        info["cuda"] = torch.version.cuda
-    return info
 
 
 def main(argv=None) -> dict:
@@ -416,10 +377,7 @@ def main(argv=None) -> dict:
             timespec="seconds"
         ),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return save_record(record, args.json)
 
 
 if __name__ == "__main__":

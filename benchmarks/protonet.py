@@ -127,9 +127,6 @@ import dataclasses
 import datetime
 import importlib.util
 import itertools
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -138,13 +135,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
+from _common import machine, save_record
 from skorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 
-import sklearn_meta
 from sklearn_meta import MatchingNetworkClassifier, PrototypicalClassifier
 from sklearn_meta.datasets import load_omniglot
 from sklearn_meta.nn import Conv4
@@ -655,6 +651,7 @@ def main(argv=None) -> dict:
     )
     print_tables(train_rows, eval_rows, accuracy, args)
 
+    info = machine()
     record = {
         "benchmark": "protonet",
         "method": args.method,
@@ -667,28 +664,13 @@ def main(argv=None) -> dict:
         "eval": eval_rows,
         "accuracy": accuracy,
         "easyfsl_torchvision_stand_in": stand_in,
-        "versions": {
-            "sklearn_meta": getattr(sklearn_meta, "__version__", None),
-            "easyfsl": _version("easyfsl"),
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-        },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "python": platform.python_version(),
-        },
+        "versions": {**info.pop("versions"), "easyfsl": _version("easyfsl")},
+        "machine": info,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
         ),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return save_record(record, args.json)
 
 
 def _version(package: str):

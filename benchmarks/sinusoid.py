@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
-import torch
+from _common import machine, save_record
 
 from sklearn_meta import (
     ANILRegressor,
@@ -118,17 +116,10 @@ def main(argv=None) -> dict:
         "benchmark": "sinusoid",
         "args": vars(args),
         "rows": rows,
-        "machine": {
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return save_record(record, args.json)
 
 
 if __name__ == "__main__":

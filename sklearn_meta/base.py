@@ -103,7 +103,8 @@ class _PoolEpisodes:
     ):
         self.X = X
         self.sampler = sampler
-        # Regression: the targets of the pool; classification: episode labels.
+        # Regression: the pool's targets; None for classification, whose
+        # episodes carry the sampler's labels 0..n_way-1 instead.
         self.targets = targets
         self.y_support = torch.as_tensor(sampler.support_labels(), device=X.device)
         self.y_query = torch.as_tensor(sampler.query_labels(), device=X.device)
@@ -1336,11 +1337,7 @@ class MetaRegressorMixin(RegressorMixin):
         pred = self._episode_logits_from_pool(X, support, y[support], query, 0)
         y_query = torch.as_tensor(y[query], device=pred.device, dtype=torch.float64)
         pred = pred.double().reshape(y_query.shape)
-        dims = tuple(range(1, y_query.ndim))
-        ss_res = ((y_query - pred) ** 2).sum(dims)
-        ss_tot = ((y_query - y_query.mean(1, keepdim=True)) ** 2).sum(dims)
-        r2 = 1 - ss_res / ss_tot.clamp_min(torch.finfo(torch.float64).tiny)
-        return r2.cpu().numpy()
+        return torch.vmap(_r2_score)(y_query, pred).cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1348,6 +1345,16 @@ class MetaRegressorMixin(RegressorMixin):
         tags.target_tags.multi_output = True
         tags.non_deterministic = False
         return tags
+
+
+def _r2_score(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """R² of one task's predictions; ``y`` and ``pred`` are ``(n_samples, ...)``.
+
+    Targets with no variance give a finite score (the denominator is clamped).
+    """
+    ss_res = ((y - pred) ** 2).sum()
+    ss_tot = ((y - y.mean(0)) ** 2).sum()
+    return 1 - ss_res / ss_tot.clamp_min(torch.finfo(y.dtype).tiny)
 
 
 def _softmax_numpy(logits: torch.Tensor) -> np.ndarray:

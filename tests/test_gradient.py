@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
@@ -538,6 +539,18 @@ def test_regressor_rejects_nan_targets_in_adapt():
 def test_reptile_has_no_first_order_parameter():
     assert "first_order" not in ReptileClassifier().get_params()
     assert "first_order" in MAMLClassifier().get_params()
+
+
+@pytest.mark.parametrize("lr", [0.0, -1.0])
+def test_reptile_rejects_a_non_positive_outer_step(lr, digits):
+    """Check that Reptile keeps the shared constraint lr > 0."""
+    X, y = digits
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"The 'lr' parameter of ReptileClassifier must be a float in the "
+        r"range \(0.0, inf\)",
+    ):
+        ReptileClassifier(**FAST, lr=lr).fit(X.reshape(len(X), -1), y)
 
 
 def test_gradient_clipping_bounds_the_meta_gradient(digits):

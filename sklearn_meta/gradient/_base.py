@@ -26,6 +26,7 @@ from ..base import (
     BaseMetaLearner,
     MetaClassifierMixin,
     MetaRegressorMixin,
+    _r2_score,
 )
 from ..nn import MLP, _default_backbone
 from ..tasks import _EpisodeBatch
@@ -222,9 +223,7 @@ class BaseGradientLearner(BaseMetaLearner):
     def _score(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if isinstance(self, MetaClassifierMixin):
             return (out.argmax(-1) == y).float().mean()
-        ss_res = ((y - out) ** 2).sum()
-        ss_tot = ((y - y.mean(0)) ** 2).sum()
-        return 1 - ss_res / ss_tot.clamp_min(torch.finfo(y.dtype).tiny)
+        return _r2_score(y, out)
 
     # -- the inner loop ------------------------------------------------------------
 

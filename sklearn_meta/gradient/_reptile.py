@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 from .._sklearn import StrOptions
@@ -50,7 +48,6 @@ class _ReptileMixin(BaseGradientLearner):
         },
         "inner_optimizer": [StrOptions({"sgd", "adam"})],
         "anneal": ["boolean"],
-        "lr": [numbers.Real],
     }
 
     first_order = True  # Reptile is first-order by construction.
@@ -75,11 +72,11 @@ class _ReptileMixin(BaseGradientLearner):
             return self.lr
         per_epoch = -(-self._episodes_per_epoch // self._step_size)
         total = max(1, self.max_epochs * per_epoch)
-        # Earlier epochs ran whole (an interrupted fit does not resume them), so
-        # only the current epoch's batches are counted: constant work per step.
-        this_epoch = self.history_[-1]["batches"]
-        done = (len(self.history_) - 1) * per_epoch + sum(
-            1 for b in this_epoch if "train_loss" in b
+        # Earlier epochs ran whole (an interrupted fit does not resume them);
+        # in this one, training comes before validation and the current step's
+        # batch is already open in the history.
+        done = (
+            (len(self.history_) - 1) * per_epoch + len(self.history_[-1]["batches"]) - 1
         )
         return self.lr * max(0.0, 1 - done / total)
 
