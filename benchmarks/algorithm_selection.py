@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import numpy as np
+from _common import machine, save_record
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -126,6 +126,7 @@ def main() -> None:
         help="held-out data sets for the search comparison",
     )
     parser.add_argument("--cache-dir", default="build/selection_cache")
+    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args()
 
     datasets = make_meta_datasets(args.n_generated, random_state=0)
@@ -159,7 +160,7 @@ def main() -> None:
     holdout = _holdout_comparison(recommender, datasets, held_out, args)
 
     report = {
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": machine(),
         "n_datasets": len(datasets),
         "n_configurations": len(recommender.configuration_names_),
         "cv": args.cv,
@@ -171,7 +172,7 @@ def main() -> None:
         "best_fixed_in_hindsight": hindsight,
         "holdout": holdout,
     }
-    print(json.dumps(report, indent=2))
+    save_record(report, args.json)
 
     print("\nLeave-one-data-set-out, mean CV score and regret (mean ± 95% CI)")
     print(

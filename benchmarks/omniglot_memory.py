@@ -50,12 +50,11 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import time
 from pathlib import Path
 
 import torch
-from omniglot_metric import machine
+from _common import machine, save_record
 from torch import nn
 
 from sklearn_meta import (
@@ -259,9 +258,7 @@ def main(argv=None) -> dict:
             timespec="seconds"
         ),
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
+    save_record(record, args.json)
     return record
 
 
