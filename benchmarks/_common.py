@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import sklearn
 import torch
+from skorch.callbacks import Callback
 
 import sklearn_meta
 from sklearn_meta.model_selection import episodic_score
@@ -79,3 +80,23 @@ def score_settings(
             }
         )
     return results
+
+
+class TimeBudget(Callback):
+    """Stop training (as EarlyStopping does) once ``seconds`` have passed.
+
+    It lives here, not in a script, so that pickles of learners trained with
+    it load wherever this folder is importable.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_train_begin(self, net, **kwargs):
+        """Start the clock."""
+        self.start_ = time.perf_counter()
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Stop once the time is spent."""
+        if training and time.perf_counter() - self.start_ > self.seconds:
+            raise KeyboardInterrupt

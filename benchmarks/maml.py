@@ -98,18 +98,31 @@ def peer_conv4() -> nn.Module:
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 5))
 
 
-def omniglot_batch(n_tasks: int = 32, seed: int = 0) -> _EpisodeBatch:
+def omniglot_batch(n_tasks: int = 32, seed: int = 0, device="cpu") -> _EpisodeBatch:
     """Omniglot-shaped 5-way 1-shot 1-query episodes (random pixels: timing only)."""
     g = torch.Generator().manual_seed(seed)
     X_s = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
     X_q = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
     y = torch.arange(5).repeat(n_tasks, 1)
-    return _EpisodeBatch(X_s, y, X_q, y, n_classes=5)
+    return _EpisodeBatch(*(t.to(device) for t in (X_s, y, X_q, y)), n_classes=5)
 
 
-def ours_sinusoid(n_iterations: int):
+def _timed(fn, device) -> float:
+    """Seconds ``fn()`` takes, waiting for the device's queued work."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else None
+    if sync:
+        sync()
+    start = time.perf_counter()
+    fn()
+    if sync:
+        sync()
+    return time.perf_counter() - start
+
+
+def ours_sinusoid(n_iterations: int, device):
     tasks = sinusoid_data(n_iterations)
     reg = MAMLRegressor(
+        device=device,
         inner_lr=0.01,
         meta_batch_size=25,
         max_epochs=1,
@@ -124,10 +137,11 @@ def ours_sinusoid(n_iterations: int):
     return run
 
 
-def ours_omniglot(steps: int, chunk):
-    batch = omniglot_batch()
+def ours_omniglot(steps: int, chunk, device):
+    batch = omniglot_batch(device=device)
     X = np.random.default_rng(0).random((10, 1, 28, 28), dtype=np.float32)
     clf = MAMLClassifier(
+        device=device,
         n_way=5,
         k_shot=1,
         n_query=1,
@@ -138,12 +152,7 @@ def ours_omniglot(steps: int, chunk):
         random_state=0,
     ).fit(X, np.arange(10) % 5)
 
-    def run():
-        start = time.perf_counter()
-        clf._train_step([batch])
-        return time.perf_counter() - start
-
-    return run
+    return lambda: _timed(lambda: clf._train_step([batch]), device)
 
 
 def _peer_step(library: str, model, meta_opt, batches, steps: int, lr: float, loss_fn):
@@ -174,15 +183,15 @@ def _peer_step(library: str, model, meta_opt, batches, steps: int, lr: float, lo
     meta_opt.step()
 
 
-def peer_sinusoid(library: str, n_iterations: int):
+def peer_sinusoid(library: str, n_iterations: int, device):
     torch.manual_seed(0)
-    model = peer_mlp()
+    model = peer_mlp().to(device)
     meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     tasks = sinusoid_data(n_iterations)
     chunks = [
         [
             tuple(
-                torch.as_tensor(np.asarray(a, dtype=np.float32))
+                torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
                 for a in (
                     t.X_support,
                     t.y_support[:, None],
@@ -196,28 +205,32 @@ def peer_sinusoid(library: str, n_iterations: int):
     ]
 
     def run():
-        start = time.perf_counter()
-        for batches in chunks:
-            _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
-        return (time.perf_counter() - start) / len(chunks)
+        def all_chunks():
+            for batches in chunks:
+                _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
+
+        return _timed(all_chunks, device) / len(chunks)
 
     return run
 
 
-def peer_omniglot(library: str, steps: int):
+def peer_omniglot(library: str, steps: int, device):
     torch.manual_seed(0)
-    model = peer_conv4()
+    model = peer_conv4().to(device)
     meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    b = omniglot_batch()
+    b = omniglot_batch(device=device)
     batches = [
         (b.X_support[i], b.y_support[i], b.X_query[i], b.y_query[i])
         for i in range(len(b.X_support))
     ]
 
     def run():
-        start = time.perf_counter()
-        _peer_step(library, model, meta_opt, batches, steps, 0.4, F.cross_entropy)
-        return time.perf_counter() - start
+        return _timed(
+            lambda: _peer_step(
+                library, model, meta_opt, batches, steps, 0.4, F.cross_entropy
+            ),
+            device,
+        )
 
     return run
 
@@ -248,15 +261,11 @@ def omniglot_flops(steps: int) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_gflops() -> float:
-    a = torch.randn(2048, 2048)
-    b = torch.randn(2048, 2048)
+def matmul_gflops(device="cpu") -> float:
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
     a @ b
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
+    times = [_timed(lambda: a @ b, device) for _ in range(5)]
     return 2 * 2048**3 / min(times) / 1e9
 
 
@@ -264,14 +273,14 @@ def matmul_gflops() -> float:
 
 
 def make_runner(spec: dict):
-    library, work = spec["library"], spec["work"]
+    library, work, device = spec["library"], spec["work"], spec["device"]
     if work == "sinusoid":
         if library == "sklearn_meta":
-            return ours_sinusoid(spec["iterations"])
-        return peer_sinusoid(library, spec["iterations"])
+            return ours_sinusoid(spec["iterations"], device)
+        return peer_sinusoid(library, spec["iterations"], device)
     if library == "sklearn_meta":
-        return ours_omniglot(spec["steps"], spec.get("chunk"))
-    return peer_omniglot(library, spec["steps"])
+        return ours_omniglot(spec["steps"], spec.get("chunk"), device)
+    return peer_omniglot(library, spec["steps"], device)
 
 
 def worker(spec: dict) -> dict:
@@ -279,7 +288,10 @@ def worker(spec: dict) -> dict:
     run = make_runner(spec)
     run()
     times = [run() for _ in range(spec["repeats"])]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (KiB)
+    if torch.device(spec["device"]).type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**30  # GPU memory
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB
     return {"seconds": statistics.median(times), "peak_gib": peak}
 
 
@@ -299,8 +311,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sinusoid-iterations", type=int, default=40)
     parser.add_argument(
-        "--chunk", type=int, default=8, help="our task_chunk_size on Omniglot"
+        "--chunk",
+        type=lambda s: None if s == "none" else int(s),
+        default=8,
+        help="our task_chunk_size on Omniglot ('none': the whole meta-batch)",
     )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
     parser.add_argument("--json", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -321,6 +337,7 @@ def main(argv=None) -> dict:
                     "library": library,
                     "iterations": args.sinusoid_iterations,
                     "repeats": args.repeats,
+                    "device": args.device,
                 }
             )
         )
@@ -333,13 +350,14 @@ def main(argv=None) -> dict:
                 "library": library,
                 "steps": steps,
                 "repeats": args.repeats,
+                "device": args.device,
             }
             if library == "sklearn_meta":
                 spec["chunk"] = args.chunk
             rows.append(run_row(spec))
             print(rows[-1], flush=True)
 
-    gemm = matmul_gflops()
+    gemm = matmul_gflops(args.device)
     flops = {steps: omniglot_flops(steps) for steps in steps_list}
     reference = next((p for p in ("learn2learn", "higher") if p in available), None)
     print(
@@ -380,7 +398,7 @@ def main(argv=None) -> dict:
         "rows": rows,
         "matmul_gflops": gemm,
         "meta_iteration_flops": flops,
-        "machine": machine(),
+        "machine": machine(args.device),
     }
     return save_record(record, args.json)
 

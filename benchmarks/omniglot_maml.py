@@ -13,11 +13,14 @@ is printed. Each learner is then scored on the 423 test characters, 5-way
 ``--eval-episodes`` episodes, mean and 95% confidence interval, beside the
 paper figures (Finn et al., 2017: MAML 98.7 / 95.8, first-order MAML 98.3 on
 5-way 1-shot). The paper trains 60,000 meta-iterations and a separate 20-way
-model (meta-batch 16, 5 inner steps of 0.1); here one 5-way model is scored
-on both settings (its head adapts to any number of ways).
+model (meta-batch 16, 5 inner steps of 0.1, in training and at test time):
+``--n-way 20 --meta-batch-size 16 --inner-steps 5 --inner-lr 0.1
+--adapt-steps 5`` trains that one. Whatever the training ways, the model is
+scored on both settings (its head adapts to any number of ways).
 
 Run ``python benchmarks/omniglot_maml.py`` (``--help`` for the options); on a
-GPU machine ``--device cuda``.
+GPU machine ``--device cuda``. ``--save-dir`` keeps each meta-trained learner
+as a joblib file.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import json
 import time
 from pathlib import Path
 
+import joblib
 import numpy as np
-from _common import machine, save_record, score_settings
-from skorch.callbacks import Callback
+from _common import TimeBudget, machine, save_record, score_settings
 
 from sklearn_meta import (
     ANILClassifier,
@@ -48,36 +51,26 @@ PAPER = {
 }
 
 
-class TimeBudget(Callback):
-    """Stop training (as EarlyStopping does) once ``seconds`` have passed."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-
-    def on_train_begin(self, net, **kwargs):
-        """Start the clock."""
-        self.start_ = time.perf_counter()
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        """Stop once the time is spent."""
-        if training and time.perf_counter() - self.start_ > self.seconds:
-            raise KeyboardInterrupt
-
-
 def learners(args) -> dict:
-    per_epoch = 32 * 10  # 10 meta-iterations of 32 tasks per epoch
+    per_epoch = args.meta_batch_size * args.epoch_iterations
     common = dict(
-        n_way=5,
+        n_way=args.n_way,
         k_shot=1,
         n_query=1,
-        meta_batch_size=32,
-        max_epochs=max(1, args.iterations // 10),
+        meta_batch_size=args.meta_batch_size,
+        max_epochs=max(1, args.iterations // args.epoch_iterations),
         episodes_per_epoch=per_epoch,
         device=args.device,
         random_state=args.seed,
         callbacks=[("budget", TimeBudget(args.max_seconds))],
     )
-    gradient = dict(common, inner_lr=0.4, inner_steps=1, adapt_steps=3, lr=1e-3)
+    gradient = dict(
+        common,
+        inner_lr=args.inner_lr,
+        inner_steps=args.inner_steps,
+        adapt_steps=args.adapt_steps,
+        lr=1e-3,
+    )
     if args.task_chunk_size:
         gradient["task_chunk_size"] = args.task_chunk_size
     all_learners = {
@@ -104,10 +97,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--eval-episodes", type=int, default=1000)
     parser.add_argument("--learners", default="MAML,first-order MAML")
+    # The paper's 20-way model: --n-way 20 --meta-batch-size 16
+    # --inner-steps 5 --inner-lr 0.1 --adapt-steps 5.
+    parser.add_argument("--n-way", type=int, default=5, help="ways in training")
+    parser.add_argument("--meta-batch-size", type=int, default=32)
+    parser.add_argument("--inner-steps", type=int, default=1)
+    parser.add_argument("--inner-lr", type=float, default=0.4)
+    parser.add_argument("--adapt-steps", type=int, default=3)
+    parser.add_argument(
+        "--epoch-iterations", type=int, default=10, help="meta-iterations per epoch"
+    )
     parser.add_argument("--task-chunk-size", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--save-dir", default=None, help="joblib-dump each meta-trained learner here"
+    )
     args = parser.parse_args(argv)
 
     X_train, y_train = load_omniglot(
@@ -148,6 +154,10 @@ def main(argv=None) -> dict:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+        if args.save_dir:
+            Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+            slug = name.replace(" ", "_").replace("-", "_")
+            joblib.dump(clf, Path(args.save_dir) / f"{slug}_{args.n_way}way.joblib")
 
     print(
         f"\n{'learner':<18}{'meta-iters':>11}{'s/iter':>8}"

@@ -621,3 +621,26 @@ def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
         X[y >= 5], y[y >= 5], n_way=5, n_query=15, n_episodes=6
     )
     assert len(scores) == 6 and len(sizes) == 6 and max(sizes) <= 100
+
+
+def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypatch):
+    """Check that task_chunk_size="auto" adapts 8 tasks per call on the CPU."""
+    X, y = digits
+    clf = MAMLClassifier(**{**FAST, "meta_batch_size": 20}).fit(X[y < 5], y[y < 5])
+    assert clf.task_chunk_size == "auto"
+    sizes = []
+    adapt_tasks = clf._adapt_tasks
+
+    def record(X_s, *args):
+        sizes.append(len(X_s))
+        return adapt_tasks(X_s, *args)
+
+    monkeypatch.setattr(clf, "_adapt_tasks", record)
+    images = torch.as_tensor(X[:120]).reshape(20, 2, 3, *X.shape[1:])
+    labels = torch.arange(3).repeat(20, 1)
+    clf._train_step([_EpisodeBatch(images[:, 0], labels, images[:, 1], labels, 3)])
+    assert sizes == [8, 8, 4]
+    monkeypatch.setattr(clf, "device_", torch.device("cuda"))
+    assert clf._task_chunk_size() is None
+    with pytest.raises(ValueError, match="task_chunk_size"):
+        MAMLClassifier(**FAST, task_chunk_size="big").fit(X[y < 5], y[y < 5])

@@ -45,10 +45,11 @@ _FIRST_ORDER = """\
 _OUTER = """\
     meta_batch_size : int, default={meta_batch_size}
         Tasks per meta-update.
-    task_chunk_size : int, default={task_chunk_size}
+    task_chunk_size : int, "auto" or None, default={task_chunk_size}
         Tasks adapted in one vectorised call; each chunk's graph is freed by
         its backward pass, so memory grows with the chunk, not the meta-batch.
-        None adapts the whole meta-batch at once.
+        None adapts the whole meta-batch at once; "auto" does so on a CUDA
+        device (4-6x faster there) and takes chunks of 8 on the CPU.
     max_epochs : int, default=10
         Epochs of meta-training.
     episodes_per_epoch : int, default={episodes_per_epoch}
@@ -138,7 +139,7 @@ def learner_doc(
         "inner_lr": "0.01" if regressor else "0.4",
         "inner_steps": 1,
         "meta_batch_size": 25 if regressor else 8,
-        "task_chunk_size": "None" if regressor else "8",
+        "task_chunk_size": "None" if regressor else '"auto"',
         "episodes_per_epoch": 1000 if regressor else 100,
         "lr": "1e-3",
         "optimizer": "torch.optim.Adam",

@@ -155,7 +155,7 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         inner_optimizer="adam",
         anneal=True,
         meta_batch_size=5,
-        task_chunk_size=8,
+        task_chunk_size="auto",
         max_epochs=10,
         episodes_per_epoch=100,
         lr=1.0,

@@ -169,9 +169,10 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         through every step.
     meta_batch_size : int, default=8
         Tasks per meta-update.
-    task_chunk_size : int, default=8
+    task_chunk_size : int, "auto" or None, default=8
         Tasks adapted in one vectorised call; each chunk's graph is freed by
-        its backward pass. None adapts the whole meta-batch at once.
+        its backward pass. None adapts the whole meta-batch at once; "auto"
+        does so on a CUDA device and takes chunks of 8 on the CPU.
     max_epochs : int, default=10
         Epochs of meta-training.
     episodes_per_epoch : int, default=100
