@@ -11,7 +11,13 @@ section in ``docs/benchmarks.md``:
    written as a reshape and ``amax``;
 3. a profile of one of our meta-iterations (the Omniglot work of
    ``benchmarks/maml.py``, 1 inner step, chunks of 8 tasks), split into
-   convolution operators and everything else.
+   convolution operators and everything else;
+4. the same meta-iteration written by hand without ``vmap``: the conv4 in the
+   grouped layout (images, tasks x channels, height, width), where per-task
+   batch norm is the native ``F.batch_norm`` and no copy moves the task
+   dimension; profiled the same way;
+5. ``higher``'s meta-iteration on the same work, when it imports, so the
+   convolution time can be set against the peer's whole time.
 
 Prints a table and JSON. Run ``python benchmarks/maml_layers.py``.
 """
@@ -23,7 +29,7 @@ import time
 
 import torch
 from _common import machine, save_record
-from maml import ours_omniglot
+from maml import omniglot_batch, ours_omniglot, peer_omniglot, peers
 from torch.nn import functional as F
 
 N_TASKS, N_IMAGES, FILTERS = 8, 10, 64
@@ -95,8 +101,8 @@ def pool_layouts(size: int) -> dict:
     }
 
 
-def profile_meta_iteration() -> dict:
-    run = ours_omniglot(steps=1, chunk=8)
+def _profile(run) -> dict:
+    """Best of 3 timed runs, and one profiled: convolution and other self time."""
     run()
     seconds = min(run() for _ in range(3))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as p:
@@ -109,6 +115,99 @@ def profile_meta_iteration() -> dict:
         else:
             other += self_seconds
     return {"seconds": seconds, "convolution_s": conv, "other_s": other}
+
+
+def profile_meta_iteration() -> dict:
+    return _profile(ours_omniglot(steps=1, chunk=8, device="cpu"))
+
+
+def _grouped_conv4(fast: dict, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
+    """Run the conv4 body on ``(images, tasks * channels, h, w)``, weights per task."""
+    for i in range(4):
+        x = F.conv2d(
+            x,
+            fast[f"w{i}"].flatten(0, 1),
+            fast[f"b{i}"].flatten(),
+            padding=1,
+            groups=n_tasks,
+        )
+        x = F.batch_norm(
+            x,
+            None,
+            None,
+            fast[f"gamma{i}"].flatten(),
+            fast[f"beta{i}"].flatten(),
+            training=True,
+        )
+        x = F.max_pool2d(F.relu(x), 2)
+    return x.reshape(len(x), n_tasks, -1)
+
+
+def _grouped_query_losses(meta: dict, batch, steps: int) -> torch.Tensor:
+    """Per-task query losses after ``steps`` second-order inner steps of 0.4."""
+    n_tasks, n_way = batch.X_support.shape[:2]
+
+    def logits(fast, X):
+        images = X.transpose(0, 1).flatten(1, 2)  # (images, tasks * 1, 28, 28)
+        z = _grouped_conv4(fast, images, n_tasks)
+        return torch.einsum("ntc,tkc->tnk", z, fast["head_w"]) + fast["head_b"][:, None]
+
+    def loss(fast, X, y):
+        return F.cross_entropy(
+            logits(fast, X).flatten(0, 1), y.flatten(), reduction="none"
+        )
+
+    fast = {k: v.expand(n_tasks, *v.shape) for k, v in meta.items()}
+    fast["head_w"] = meta["head_w"].expand(n_tasks, n_way, -1)
+    fast["head_b"] = meta["head_b"].expand(n_tasks, n_way)
+    for _ in range(steps):
+        support = loss(fast, batch.X_support, batch.y_support).sum() / n_way
+        grads = torch.autograd.grad(support, list(fast.values()), create_graph=True)
+        fast = {k: v - 0.4 * g for (k, v), g in zip(fast.items(), grads, strict=True)}
+    return loss(fast, batch.X_query, batch.y_query).view(n_tasks, -1).mean(1)
+
+
+def grouped_meta_iteration(chunk: int = N_TASKS) -> dict:
+    """Profile a hand-written meta-iteration (1 step, chunks of 8) without vmap."""
+    meta = {"head_w": torch.zeros(FILTERS), "head_b": torch.zeros(1)}
+    c_in = 1
+    for i in range(4):
+        conv = torch.nn.Conv2d(c_in, FILTERS, 3)
+        meta.update(
+            {
+                f"w{i}": conv.weight.detach(),
+                f"b{i}": conv.bias.detach(),
+                f"gamma{i}": torch.ones(FILTERS),
+                f"beta{i}": torch.zeros(FILTERS),
+            }
+        )
+        c_in = FILTERS
+    meta = {k: v.clone().requires_grad_() for k, v in meta.items()}
+    optimizer = torch.optim.Adam(meta.values(), lr=1e-3)
+    batch = omniglot_batch()
+
+    def run() -> float:
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        for i in range(0, len(batch.X_support), chunk):
+            part = type(batch)(*(t[i : i + chunk] for t in batch[:4]), n_classes=5)
+            (
+                _grouped_query_losses(meta, part, 1).sum() / len(batch.X_support)
+            ).backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    return _profile(run)
+
+
+def peer_seconds() -> dict:
+    """Best of 3 of each importable peer's meta-iteration (1 inner step)."""
+    out = {}
+    for library in peers():
+        run = peer_omniglot(library, 1, "cpu")
+        run()
+        out[library] = min(run() for _ in range(3))
+    return out
 
 
 def main() -> dict:
@@ -125,6 +224,8 @@ def main() -> dict:
         },
         "pool": {f"{FILTERS}x{s}x{s}": pool_layouts(s) for s in (28, 14, 7)},
         "meta_iteration": profile_meta_iteration(),
+        "meta_iteration_without_vmap": grouped_meta_iteration(),
+        "peers": peer_seconds(),
     }
     save_record({"machine": machine(), **report}, args.json)
     print(f"\nOne layer, forward + backward, {N_TASKS} tasks x {N_IMAGES} images (ms)")
@@ -144,11 +245,22 @@ def main() -> dict:
             f"| {name} | {r['max_pool2d']:.1f} | {r['max_pool2d_channels_last']:.1f} "
             f"| {r['reshape_amax']:.1f} |"
         )
-    m = report["meta_iteration"]
-    print(
-        f"\nMeta-iteration: {m['seconds']:.3f} s; profiled self time "
-        f"{m['convolution_s']:.2f} s in convolutions, {m['other_s']:.2f} s in the rest"
-    )
+    for key, label in (
+        ("meta_iteration", "Meta-iteration"),
+        ("meta_iteration_without_vmap", "Without vmap, grouped layout"),
+    ):
+        m = report[key]
+        print(
+            f"\n{label}: {m['seconds']:.3f} s; profiled self time "
+            f"{m['convolution_s']:.2f} s in convolutions, {m['other_s']:.2f} s in "
+            "the rest"
+        )
+    for library, seconds in report["peers"].items():
+        conv = report["meta_iteration"]["convolution_s"]
+        print(
+            f"{library}: {seconds:.3f} s; our convolutions alone are "
+            f"{conv / seconds:.2f}x of it"
+        )
     return report
 
 
