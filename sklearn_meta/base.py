@@ -763,6 +763,35 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
     def _fit_pool(self, pool) -> None:
         """After meta-training, adapt to the whole training pool (if any)."""
 
+    # The adaptation to the training pool that ``predict`` uses is made when
+    # first needed: ``fit`` records what to adapt to, and the first access to
+    # ``pool_state_`` adapts and keeps the result. Meta-learning rarely
+    # predicts over the training classes, and with a convolutional network on
+    # the CPU that adaptation can take longer than a short meta-training. The
+    # result lives in a dict made by ``fit``, so a first ``predict`` fills it
+    # without changing the estimator's ``__dict__`` (scikit-learn checks that).
+
+    def _defer_pool_state(self, X: torch.Tensor, y: torch.Tensor, n_classes: int):
+        """Record the pool sample that ``pool_state_`` adapts to when first used."""
+        self._pool_cache_ = {"pending": (X, y, n_classes)}
+
+    @property
+    def pool_state_(self):
+        """The adaptation to the training pool that ``predict`` uses (or None)."""
+        cache = self.__dict__.get("_pool_cache_")
+        if cache is None:
+            raise AttributeError(f"{type(self).__name__!r} has no 'pool_state_'")
+        if "state" not in cache:
+            X, y, n_classes = cache["pending"]
+            self.module_.eval()
+            cache["state"] = self._adapt(X, y, n_classes)
+            del cache["pending"]
+        return cache["state"]
+
+    @pool_state_.setter
+    def pool_state_(self, value) -> None:
+        self._pool_cache_ = {"state": value}
+
     def _pool_to_adapt(self, pool):
         """Return the part of the training pool ``predict`` adapts to (all of it)."""
         return pool
@@ -992,8 +1021,7 @@ class MetaClassifierMixin(ClassifierMixin):
         X, y_encoded, classes = self._pool_to_adapt(pool)
         self.classes_ = classes
         self._check_adapt_classes(len(classes), "y")
-        self.module_.eval()
-        self.pool_state_ = self._adapt(
+        self._defer_pool_state(
             torch.from_numpy(X), torch.as_tensor(y_encoded), len(classes)
         )
 
@@ -1233,8 +1261,7 @@ class MetaRegressorMixin(RegressorMixin):
             self.pool_state_ = None
             return
         X, y = self._pool_to_adapt(pool)
-        self.module_.eval()
-        self.pool_state_ = self._adapt(torch.from_numpy(X), torch.from_numpy(y), 0)
+        self._defer_pool_state(torch.from_numpy(X), torch.from_numpy(y), 0)
 
     def predict(self, X) -> np.ndarray:
         """Predict targets after adapting to the training pool.

@@ -644,3 +644,37 @@ def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypat
     assert clf._task_chunk_size() is None
     with pytest.raises(ValueError, match="task_chunk_size"):
         MAMLClassifier(**FAST, task_chunk_size="big").fit(X[y < 5], y[y < 5])
+
+
+@pytest.mark.parametrize("cls", [MAMLClassifier, MAMLRegressor])
+def test_pool_adaptation_waits_for_the_first_prediction(
+    cls, digits, tmp_path, monkeypatch
+):
+    """Check that fit does not adapt to the pool, and predict adapts once."""
+    import joblib
+
+    X, y = digits
+    X = X.reshape(len(X), -1)[:300]
+    y = y[:300] if cls is MAMLClassifier else X[:, :3].sum(1) + 0.1 * y[:300]
+    learner = cls(**{**FAST, "n_way": 3} if cls is MAMLClassifier else {})
+    if cls is MAMLRegressor:
+        learner.set_params(k_shot=5, n_query=5, max_epochs=2, episodes_per_epoch=50)
+    calls = []
+    adapt = cls._adapt
+
+    def record(self, *args):
+        calls.append(len(args[0]))
+        return adapt(self, *args)
+
+    monkeypatch.setattr(cls, "_adapt", record)
+    learner.fit(X, y)
+    assert calls == []
+    joblib.dump(learner, tmp_path / "unpredicted.joblib")
+    first = learner.predict(X[:20])
+    assert calls == [300]
+    np.testing.assert_array_equal(learner.predict(X[:20]), first)
+    assert calls == [300]
+    # A pickle made before any prediction adapts on loading's first predict,
+    # to the same result.
+    loaded = joblib.load(tmp_path / "unpredicted.joblib")
+    np.testing.assert_array_equal(loaded.predict(X[:20]), first)

@@ -92,7 +92,9 @@ _ATTRIBUTES = """\
         The initialised callbacks.{pool}
     pool_state_ : dict or None
         The weights adapted to the training pool (at most 2,048 samples of it,
-        spread over the {units}), used by :meth:`predict`.
+        spread over the {units}), used by :meth:`predict`. ``fit`` does
+        not pay for it: the adaptation is made at the first prediction and
+        kept.
     n_features_in_ : int
         ``X.shape[1]`` in ``fit`` (channels, for images).
     sample_shape_ : tuple of int

@@ -346,8 +346,9 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         The memory after storing a sample of the training pool, spread over
         its classes, used by :meth:`predict`: at most what the memory holds
         before writes start wiping earlier ones, ``memory_size // n_reads -
-        1`` samples (but one per class at least). None when the pool has
-        more than ``max_classes`` classes.
+        1`` samples (but one per class at least); stored at the first
+        prediction and kept. None when the pool has more than
+        ``max_classes`` classes.
     n_features_in_ : int
         ``X.shape[1]`` in ``fit`` (channels, for images).
     sample_shape_ : tuple of int

@@ -219,7 +219,8 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         Classes of the training pool (after ``fit(X, y)``).
     pool_state_ : dict or None
         The learner trained by the LSTM on the training pool (at most 2,048
-        samples of it, spread over the classes), used by :meth:`predict`.
+        samples of it, spread over the classes), used by :meth:`predict`
+        (made at the first prediction and kept).
     n_features_in_ : int
         ``X.shape[1]`` in ``fit`` (channels, for images).
     sample_shape_ : tuple of int

@@ -206,7 +206,8 @@ class MatchingNetworkClassifier(BaseMetricLearner):
     classes_ : ndarray of shape (n_classes,)
         Classes of the training pool (after ``fit(X, y)``).
     pool_state_ : dict or None
-        The embedded training pool, the support set of :meth:`predict`.
+        The embedded training pool, the support set of :meth:`predict`
+        (computed at the first prediction and kept).
     n_features_in_ : int
         ``X.shape[1]`` in ``fit`` (channels, for images).
     sample_shape_ : tuple of int

@@ -108,7 +108,8 @@ class PrototypicalClassifier(BaseMetricLearner):
     classes_ : ndarray of shape (n_classes,)
         Classes of the training pool (after ``fit(X, y)``).
     pool_state_ : dict or None
-        Prototypes of the training classes, used by :meth:`predict`.
+        Prototypes of the training classes, used by :meth:`predict`
+        (computed at the first prediction and kept).
     n_features_in_ : int
         ``X.shape[1]`` in ``fit`` (channels, for images).
     sample_shape_ : tuple of int
