@@ -678,3 +678,40 @@ def test_pool_adaptation_waits_for_the_first_prediction(
     # to the same result.
     loaded = joblib.load(tmp_path / "unpredicted.joblib")
     np.testing.assert_array_equal(loaded.predict(X[:20]), first)
+
+
+class _NormUsedTwice(nn.Module):
+    """A body that applies one batch-norm layer twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.norm = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.norm(torch.relu(self.norm(self.conv(x)))).flatten(1)
+
+
+def test_predictions_use_stored_support_statistics(digits):
+    """Check that adapted states keep the support's batch-norm statistics.
+
+    Queries normalised with the stored statistics get the outputs they get
+    when the support rows travel with them; a norm layer used twice falls
+    back to carrying the rows.
+    """
+    X, y = digits
+    clf = MAMLClassifier(**FAST).fit(X[y < 5], y[y < 5])
+    Xs, ys, Xq = X[y >= 7][:9], y[y >= 7][:9], X[y >= 7][9:60]
+    state = clf._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
+    assert state["support"] is None and len(state["norm_stats"]) == 4
+    Xq_t = torch.as_tensor(Xq)
+    with torch.no_grad():
+        stored = clf._state_outputs(state, Xq_t)
+        carried = clf._query_outputs(state["params"], torch.as_tensor(Xs), Xq_t)
+    torch.testing.assert_close(stored, carried, rtol=1e-5, atol=1e-5)
+
+    twice = MAMLClassifier(_NormUsedTwice(), **FAST).fit(X[y < 5], y[y < 5])
+    state = twice._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
+    assert state["norm_stats"] is None and state["support"] is not None
+    proba = twice.adapt(Xs, ys).predict_proba(Xq)
+    assert proba.shape == (len(Xq), 3) and np.allclose(proba.sum(1), 1)

@@ -55,6 +55,12 @@ class _SupportBatchNorm(nn.Module):
     """
 
     rows: int | None = None
+    #: ``(var, mean)`` to normalise with instead of computing them: the support
+    #: statistics an adapted state keeps, so a prediction need not carry the
+    #: support rows.
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: While not None, each call appends the ``(var, mean)`` it computed.
+    recorded: list | None = None
 
     def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
         super().__init__()
@@ -69,9 +75,14 @@ class _SupportBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Not F.batch_norm: under vmap on CUDA it queries memory formats, which
         # vmap does not support; and on the CPU it was no faster here.
-        ref = x if self.rows is None else x[: self.rows]
-        dims = (0, *range(2, x.dim()))
-        var, mean = torch.var_mean(ref, dim=dims, unbiased=False)
+        if self.fixed is not None:
+            var, mean = self.fixed
+        else:
+            ref = x if self.rows is None else x[: self.rows]
+            dims = (0, *range(2, x.dim()))
+            var, mean = torch.var_mean(ref, dim=dims, unbiased=False)
+            if self.recorded is not None:
+                self.recorded.append((var, mean))
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
             scale = scale * self.weight
@@ -120,6 +131,29 @@ class _MetaModel(nn.Module):
     def set_norm_rows(self, rows: int | None) -> None:
         for norm in self._norms:
             norm.rows = rows
+
+    def set_norm_stats(self, stats: list | None) -> None:
+        """Normalise with ``stats`` (one ``(var, mean)`` per norm), or compute them."""
+        for i, norm in enumerate(self._norms):
+            norm.fixed = None if stats is None else stats[i]
+
+    def record_norm_stats(self, forward) -> list | None:
+        """Run ``forward()`` and return the statistics each norm computed.
+
+        None when a norm layer ran other than once (a layer used twice), whose
+        statistics cannot be replayed in order.
+        """
+        for norm in self._norms:
+            norm.recorded = []
+        try:
+            forward()
+            recorded = [norm.recorded for norm in self._norms]
+        finally:
+            for norm in self._norms:
+                norm.recorded = None
+        if any(len(r) != 1 for r in recorded):
+            return None
+        return [r[0] for r in recorded]
 
 
 def _lr_key(name: str) -> str:
@@ -402,14 +436,36 @@ class BaseGradientLearner(BaseMetaLearner):
             fast, _ = self._adapt_tasks(
                 X[None], y[None], X[None, :0], n_classes, self._adapt_steps, True
             )
-        support = X if self.module_._norms else None
-        return {"params": {k: v[0] for k, v in fast.items()}, "support": support}
+        params = {k: v[0] for k, v in fast.items()}
+        state = {"params": params, "support": None, "norm_stats": None}
+        if self.module_._norms:
+            # The support's statistics under the adapted weights, computed once:
+            # queries are normalised with them without carrying the support.
+            with torch.no_grad():
+                stats = self.module_.record_norm_stats(
+                    lambda: self._features(params, X, None)
+                )
+            if stats is None:
+                state["support"] = X  # a norm layer used twice: carry the rows
+            else:
+                state["norm_stats"] = stats
+        return state
 
     def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            return self._map_chunks(
-                lambda x: self._query_outputs(state["params"], state["support"], x), X
-            )
+            return self._map_chunks(lambda x: self._state_outputs(state, x), X)
+
+    def _state_outputs(self, state: dict, X: torch.Tensor) -> torch.Tensor:
+        """Compute an adapted state's (from ``_adapt``) outputs for ``X``."""
+        stats = state.get("norm_stats")
+        if stats is None:
+            return self._query_outputs(state["params"], state.get("support"), X)
+        self.module_.set_norm_stats(stats)
+        try:
+            z = self._features(state["params"], X, None)
+        finally:
+            self.module_.set_norm_stats(None)
+        return self._head(state["params"], z)
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
         """Query outputs of many episodes, adapted a chunk at a time by vmap."""
