@@ -782,10 +782,13 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         if cache is None:
             raise AttributeError(f"{type(self).__name__!r} has no 'pool_state_'")
         if "state" not in cache:
-            X, y, n_classes = cache["pending"]
-            self.module_.eval()
-            cache["state"] = self._adapt(X, y, n_classes)
-            del cache["pending"]
+            # Two threads may both adapt (to the same result); "state" is set
+            # before "pending" goes, so one that finds neither can read it.
+            pending = cache.get("pending")
+            if pending is not None:
+                self.module_.eval()
+                cache["state"] = self._adapt(*pending)
+                cache.pop("pending", None)
         return cache["state"]
 
     @pool_state_.setter
