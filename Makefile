@@ -40,6 +40,7 @@ benchmark: setup
 benchmark-gradient: setup
 	$(FAST_MALLOC) $(PY) benchmarks/maml.py
 	$(FAST_MALLOC) $(PY) benchmarks/sinusoid.py
+	$(FAST_MALLOC) $(PY) benchmarks/pool_latency.py
 
 # Omniglot accuracy of the Meta-Learner LSTM and the MANN beside Prototypical
 # Networks and FineTune (about 17 minutes on 2 cores).
