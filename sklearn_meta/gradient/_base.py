@@ -272,14 +272,15 @@ class BaseGradientLearner(BaseMetaLearner):
         self,
         X_s: torch.Tensor,
         y_s: torch.Tensor,
-        X_q: torch.Tensor,
+        X_q: torch.Tensor | None,
         n_classes: int,
         steps: int,
         first_order: bool,
-    ) -> tuple[dict, torch.Tensor]:
+    ) -> tuple[dict, torch.Tensor | None]:
         """Adapt to a batch of support sets; return fast weights and query outputs.
 
-        ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)``. Fast
+        ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)`` or
+        None for no query outputs (the second result is then None). Fast
         weights carry a leading task dimension; forward passes run under
         :func:`torch.func.vmap` and the inner gradients come from one
         :func:`torch.autograd.grad` of the summed support losses (each task's
@@ -301,7 +302,7 @@ class BaseGradientLearner(BaseMetaLearner):
         if not self._adapt_body:
             # The body does not adapt: embed support and query once.
             z = vmap(lambda X: self._features(fixed, X, n_s), randomness="different")(
-                torch.cat([X_s, X_q], 1)
+                X_s if X_q is None else torch.cat([X_s, X_q], 1)
             )
             z_s, z_q = z[:, :n_s], z[:, n_s:]
 
@@ -323,13 +324,15 @@ class BaseGradientLearner(BaseMetaLearner):
             track=track,
             first_order=first_order,
         )
-        out = vmap(
-            lambda adapted, X_s, X_q, z_q: self._query_outputs(
-                {**fixed, **adapted}, X_s, X_q, z_q
-            ),
-            in_dims=(0, 0, 0, None if z_q is None else 0),
-            randomness="different",
-        )(fast, X_s, X_q, z_q)
+        out = None
+        if X_q is not None:
+            out = vmap(
+                lambda adapted, X_s, X_q, z_q: self._query_outputs(
+                    {**fixed, **adapted}, X_s, X_q, z_q
+                ),
+                in_dims=(0, 0, 0, None if z_q is None else 0),
+                randomness="different",
+            )(fast, X_s, X_q, z_q)
         fixed = {k: v.expand(n_tasks, *v.shape) for k, v in fixed.items()}
         return {**fixed, **fast}, out
 
@@ -434,7 +437,7 @@ class BaseGradientLearner(BaseMetaLearner):
         y = y.to(self.device_)
         with torch.no_grad():
             fast, _ = self._adapt_tasks(
-                X[None], y[None], X[None, :0], n_classes, self._adapt_steps, True
+                X[None], y[None], None, n_classes, self._adapt_steps, True
             )
         params = {k: v[0] for k, v in fast.items()}
         state = {"params": params, "support": None, "norm_stats": None}

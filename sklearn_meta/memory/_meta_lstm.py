@@ -358,16 +358,17 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         self,
         X_s: torch.Tensor,
         y_s: torch.Tensor,
-        X_q: torch.Tensor,
+        X_q: torch.Tensor | None,
         n_classes: int,
         steps: int,
         first_order: bool = True,
-    ) -> tuple[dict, torch.Tensor]:
+    ) -> tuple[dict, torch.Tensor | None]:
         """Train the learner on a batch of support sets with the LSTM.
 
-        ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)``.
-        Returns the trained parameters (with a leading task dimension) and the
-        query outputs ``(B, n_query, n_classes)``. The learner's gradients are
+        ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)`` or
+        None. Returns the trained parameters (with a leading task dimension)
+        and the query outputs ``(B, n_query, n_classes)`` (None without
+        queries). The learner's gradients are
         always constants here (the paper's assumption), so ``first_order`` is
         accepted for the shared interface and has no effect.
         """
@@ -410,5 +411,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
                 i, f, state = rule.gates(grad, losses.detach(), theta, state)
             theta = f * theta - i * grad  # eq. 2 with c~_t = -grad
         fast = unflatten(theta)
+        if X_q is None:
+            return fast, None
         out = vmap(self._query_outputs, randomness="different")(fast, X_s, X_q)
         return fast, out
