@@ -51,6 +51,18 @@ def save_record(record: dict, path: str | None) -> dict:
     return record
 
 
+def time_call(fn, device: str = "cpu") -> float:
+    """Seconds ``fn()`` takes, waiting for the device's queued work."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else None
+    if sync:
+        sync()
+    start = time.perf_counter()
+    fn()
+    if sync:
+        sync()
+    return time.perf_counter() - start
+
+
 def score_settings(
     clf, X, y, settings, *, n_query: int, n_episodes: int, random_state
 ) -> list[dict]:

@@ -44,12 +44,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, save_record
+from _common import machine, save_record, time_call
 from torch import nn
 from torch.nn import functional as F
 
@@ -107,18 +106,6 @@ def omniglot_batch(n_tasks: int = 32, seed: int = 0, device="cpu") -> _EpisodeBa
     return _EpisodeBatch(*(t.to(device) for t in (X_s, y, X_q, y)), n_classes=5)
 
 
-def _timed(fn, device) -> float:
-    """Seconds ``fn()`` takes, waiting for the device's queued work."""
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else None
-    if sync:
-        sync()
-    start = time.perf_counter()
-    fn()
-    if sync:
-        sync()
-    return time.perf_counter() - start
-
-
 def ours_sinusoid(n_iterations: int, device):
     tasks = sinusoid_data(n_iterations)
     reg = MAMLRegressor(
@@ -152,7 +139,7 @@ def ours_omniglot(steps: int, chunk, device):
         random_state=0,
     ).fit(X, np.arange(10) % 5)
 
-    return lambda: _timed(lambda: clf._train_step([batch]), device)
+    return lambda: time_call(lambda: clf._train_step([batch]), device)
 
 
 def _peer_step(library: str, model, meta_opt, batches, steps: int, lr: float, loss_fn):
@@ -209,7 +196,7 @@ def peer_sinusoid(library: str, n_iterations: int, device):
             for batches in chunks:
                 _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
 
-        return _timed(all_chunks, device) / len(chunks)
+        return time_call(all_chunks, device) / len(chunks)
 
     return run
 
@@ -225,7 +212,7 @@ def peer_omniglot(library: str, steps: int, device):
     ]
 
     def run():
-        return _timed(
+        return time_call(
             lambda: _peer_step(
                 library, model, meta_opt, batches, steps, 0.4, F.cross_entropy
             ),
@@ -265,7 +252,7 @@ def matmul_gflops(device="cpu") -> float:
     a = torch.randn(2048, 2048, device=device)
     b = torch.randn(2048, 2048, device=device)
     a @ b
-    times = [_timed(lambda: a @ b, device) for _ in range(5)]
+    times = [time_call(lambda: a @ b, device) for _ in range(5)]
     return 2 * 2048**3 / min(times) / 1e9
 
 

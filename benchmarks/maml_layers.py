@@ -28,7 +28,7 @@ import argparse
 import time
 
 import torch
-from _common import machine, save_record
+from _common import machine, save_record, time_call
 from maml import omniglot_batch, ours_omniglot, peer_omniglot, peers
 from torch.nn import functional as F
 
@@ -186,8 +186,7 @@ def grouped_meta_iteration(chunk: int = N_TASKS) -> dict:
     optimizer = torch.optim.Adam(meta.values(), lr=1e-3)
     batch = omniglot_batch()
 
-    def run() -> float:
-        start = time.perf_counter()
+    def step() -> None:
         optimizer.zero_grad()
         for i in range(0, len(batch.X_support), chunk):
             part = type(batch)(*(t[i : i + chunk] for t in batch[:4]), n_classes=5)
@@ -195,7 +194,9 @@ def grouped_meta_iteration(chunk: int = N_TASKS) -> dict:
                 _grouped_query_losses(meta, part, 1).sum() / len(batch.X_support)
             ).backward()
         optimizer.step()
-        return time.perf_counter() - start
+
+    def run() -> float:
+        return time_call(step)
 
     return _profile(run)
 
