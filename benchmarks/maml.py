@@ -124,10 +124,10 @@ def ours_sinusoid(n_iterations: int, device):
     return run
 
 
-def ours_omniglot(steps: int, chunk, device):
+def ours_omniglot(steps: int, chunk, device, cls=MAMLClassifier):
     batch = omniglot_batch(device=device)
     X = np.random.default_rng(0).random((10, 1, 28, 28), dtype=np.float32)
-    clf = MAMLClassifier(
+    clf = cls(
         device=device,
         n_way=5,
         k_shot=1,

@@ -11,7 +11,9 @@ section in ``docs/benchmarks.md``:
    written as a reshape and ``amax``;
 3. a profile of one of our meta-iterations (the Omniglot work of
    ``benchmarks/maml.py``, 1 inner step, chunks of 8 tasks), split into
-   convolution operators and everything else;
+   convolution operators and everything else, and the same with queries
+   normalised by their own statistics (the peers' choice) instead of their
+   support's, which takes the support rows out of the query pass;
 4. the same meta-iteration written by hand without ``vmap``: the conv4 in the
    grouped layout (images, tasks x channels, height, width), where per-task
    batch norm is the native ``F.batch_norm`` and no copy moves the task
@@ -31,6 +33,8 @@ import torch
 from _common import machine, save_record, time_call
 from maml import omniglot_batch, ours_omniglot, peer_omniglot, peers
 from torch.nn import functional as F
+
+from sklearn_meta import MAMLClassifier
 
 N_TASKS, N_IMAGES, FILTERS = 8, 10, 64
 CONV_OPS = ("convolution", "conv2d", "mkldnn_convolution", "convolution_backward")
@@ -119,6 +123,19 @@ def _profile(run) -> dict:
 
 def profile_meta_iteration() -> dict:
     return _profile(ours_omniglot(steps=1, chunk=8, device="cpu"))
+
+
+class _OwnStatisticsMAML(MAMLClassifier):
+    """MAML whose queries are normalised by their own batch statistics."""
+
+    def _query_outputs(self, fast, X_s, X_q, z_q=None):
+        return super()._query_outputs(fast, None, X_q, z_q)
+
+
+def own_statistics_meta_iteration() -> dict:
+    return _profile(
+        ours_omniglot(steps=1, chunk=8, device="cpu", cls=_OwnStatisticsMAML)
+    )
 
 
 def _grouped_conv4(fast: dict, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
@@ -225,6 +242,7 @@ def main() -> dict:
         },
         "pool": {f"{FILTERS}x{s}x{s}": pool_layouts(s) for s in (28, 14, 7)},
         "meta_iteration": profile_meta_iteration(),
+        "meta_iteration_own_statistics": own_statistics_meta_iteration(),
         "meta_iteration_without_vmap": grouped_meta_iteration(),
         "peers": peer_seconds(),
     }
@@ -248,6 +266,7 @@ def main() -> dict:
         )
     for key, label in (
         ("meta_iteration", "Meta-iteration"),
+        ("meta_iteration_own_statistics", "Queries by their own statistics"),
         ("meta_iteration_without_vmap", "Without vmap, grouped layout"),
     ):
         m = report[key]
