@@ -12,10 +12,7 @@ of episodes into losses, how to adapt to a support set and how to predict.
 
 from __future__ import annotations
 
-import copy
-import io
 import numbers
-import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -28,16 +25,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.callbacks import EpochTimer, PassthroughScoring, PrintLog, ProgressBar
-from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from torch import nn
 
+from ._modules import _make_module, _probe_module, _resolve_device, _seeded
+from ._persistence import _CheckpointMixin, _TorchStateMixin
+from ._random import SCORING_SEED, Stream, _as_generator, _draw_seed, _stream
 from ._sklearn import HasMethods, Interval, RealNotInt, _fit_context
 from .nn import _default_backbone
 from .tasks import (
     EpisodeSampler,
     Task,
-    _as_generator,
     _batch_from_tasks,
     _check_task,
     _EpisodeBatch,
@@ -59,28 +57,6 @@ _ROUTED_PREFIXES = ("module__", "optimizer__")
 _INFERENCE_CHUNK = 256
 #: Episodes per forward pass when scoring.
 _SCORING_CHUNK = 64
-#: Seed of the episodes ``score`` draws: fixed, so that the scores of different
-#: models are computed on the same episodes (common random numbers).
-_SCORING_SEED = 0
-
-
-def _resolve_device(device) -> torch.device:
-    """``"auto"`` is CUDA when present, else the CPU; anything else is parsed."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"The 'device' parameter must be 'auto' or a torch device string such as "
-            f"'cpu' or 'cuda:0'. Got {device!r} instead."
-        ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this "
-            "machine. Use device='auto' to fall back to the CPU."
-        )
-    return resolved
 
 
 def _is_task_collection(X) -> bool:
@@ -168,7 +144,9 @@ class _FixedEpisodes:
         yield from self._batches
 
 
-class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
+class BaseMetaLearner(
+    _CheckpointMixin, _TorchStateMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class of the meta-learners: parameters, training loop, persistence.
 
     Not meant to be used directly; see the learners in
@@ -390,7 +368,7 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
                 f"train_split={split} would hold out all {n_units} "
                 f"{'classes' if groups is None else 'groups'}; use a smaller fraction."
             )
-        rng = np.random.default_rng([self._seed_, 1])
+        rng = _stream(self._seed_, Stream.VALIDATION_SPLIT)
         held_out = rng.permutation(n_units)[:n_valid]
         is_valid = np.isin(units, held_out)
         return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
@@ -440,7 +418,7 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             X_t[rows], sampler, None if targets is None else targets[rows]
         )
         support, query = sampler.sample(
-            self.n_valid_episodes, np.random.default_rng([self._seed_, 2])
+            self.n_valid_episodes, _stream(self._seed_, Stream.VALIDATION_EPISODES)
         )
         return _FixedEpisodes(
             [
@@ -467,7 +445,8 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
                     iter(self.train_split.split(np.arange(len(tasks))))
                 )
             else:
-                order = np.random.default_rng([self._seed_, 1]).permutation(len(tasks))
+                rng = _stream(self._seed_, Stream.VALIDATION_SPLIT)
+                order = rng.permutation(len(tasks))
                 n_valid = int(np.ceil(self.train_split * len(tasks)))
                 if n_valid >= len(tasks):
                     raise ValueError(
@@ -492,34 +471,17 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
     # -- initialisation ---------------------------------------------------------
 
     def _initialize_module(self) -> nn.Module:
-        kwargs = self._routed("module")
-        with torch.random.fork_rng(devices=[]):
-            # Module initialisers draw from torch's global generator; seed it
-            # inside a forked state so the caller's RNG is left untouched.
-            torch.manual_seed(self._seed_)
-            if self.module is None:
-                module = self._build_module(self.sample_shape_, **kwargs)
-            elif isinstance(self.module, nn.Module):
-                if kwargs:
-                    raise ValueError(
-                        f"module__ parameters ({sorted(kwargs)}) cannot be applied to "
-                        "a module instance; pass the module class instead."
-                    )
-                # A module given by the user is never trained in place.
-                module = copy.deepcopy(self.module)
-            else:
-                module = self.module(**kwargs)
-        if not isinstance(module, nn.Module):
-            raise TypeError(
-                "The 'module' parameter must be a torch.nn.Module instance or a "
-                f"callable returning one; got {type(module).__name__}."
-            )
-        module = module.to(self.device_)
+        module = _make_module(
+            self.module,
+            self._routed("module"),
+            lambda **kwargs: self._build_module(self.sample_shape_, **kwargs),
+            seed=self._seed_,
+            device=self.device_,
+        )
         dim = self._check_module(module)
-        with torch.random.fork_rng(devices=[]):
-            # Seeded like the backbone, leaving the caller's RNG untouched.
-            torch.manual_seed(self._seed_ + 1)
-            return self._wrap_module(module, dim).to(self.device_)
+        # Seeded like the backbone, leaving the caller's RNG untouched.
+        wrapped = _seeded(self._seed_ + 1, lambda: self._wrap_module(module, dim))
+        return wrapped.to(self.device_)
 
     def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
         """Add the learner's own meta-learned parts around the user's module.
@@ -537,19 +499,14 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
         Returns the size of its flattened output.
         """
         sample = torch.zeros((2, *self.sample_shape_), device=self.device_)
-        was_training = module.training
-        module.eval()
-        try:
-            with torch.no_grad():
-                return module(sample).flatten(1).shape[1]
-        except Exception as exc:
-            raise ValueError(
-                f"The module could not process samples of shape {self.sample_shape_}: "
-                f"{type(exc).__name__}: {exc}. Check that the module's input layer "
-                "matches the data (module__* parameters set the default's sizes)."
-            ) from exc
-        finally:
-            module.train(was_training)
+        shape = _probe_module(
+            module,
+            sample,
+            "samples",
+            "Check that the module's input layer matches the data (module__* "
+            "parameters set the default's sizes).",
+        )
+        return int(np.prod(shape[1:]))
 
     def _default_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
         callbacks = [
@@ -700,16 +657,10 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             self._clear_fitted()
             raise
 
-    def _clear_fitted(self) -> None:
-        for attr in [
-            k for k in vars(self) if k.endswith("_") and not k.startswith("__")
-        ]:
-            delattr(self, attr)
-
     def _fit(self, X, y, groups):
         self._check_extra_params()
         self.device_ = _resolve_device(self.device)
-        self._seed_ = int(_as_generator(self.random_state).integers(2**31 - 1))
+        self._seed_ = _draw_seed(self.random_state)
         if _is_task_collection(X):
             if y is not None or groups is not None:
                 raise ValueError(
@@ -745,7 +696,7 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
                     break  # an iterator of tasks ran dry
                 # Each epoch draws from its own seed, so a run resumed from a
                 # checkpoint (which restores the history) draws the same episodes.
-                rng = np.random.default_rng([self._seed_, 0, len(self.history_)])
+                rng = _stream(self._seed_, Stream.EPOCH, len(self.history_))
                 self.history_.new_epoch()
                 self.history_.record("epoch", len(self.history_))
                 self.notify("on_epoch_begin", dataset_train=train, dataset_valid=valid)
@@ -822,187 +773,6 @@ class BaseMetaLearner(BaseEstimator, metaclass=ABCMeta):
             )
             outs.append(self._predict_logits(state, X[query[i]]))
         return torch.stack(outs)
-
-    # -- checkpoints and persistence --------------------------------------------
-
-    def _check_initialized(self, what: str) -> None:
-        if not hasattr(self, "module_"):
-            raise NotFittedError(
-                f"{what} needs the module to exist: fit this {type(self).__name__} "
-                "first, or pass skorch's LoadInitState(checkpoint) callback to fit "
-                "to resume from a checkpoint."
-            )
-
-    def save_params(
-        self,
-        f_params=None,
-        f_optimizer=None,
-        f_criterion=None,
-        f_history=None,
-        use_safetensors: bool = False,
-        **kwargs,
-    ) -> None:
-        """Save the module's parameters, the optimizer state and the history.
-
-        The skorch interface, so skorch's ``Checkpoint`` callback works.
-
-        Parameters
-        ----------
-        f_params : file-like object or str, default=None
-            Where to save the module's ``state_dict``.
-        f_optimizer : file-like object or str, default=None
-            Where to save the optimizer's ``state_dict``.
-        f_criterion : file-like object or str, default=None
-            Accepted for compatibility with skorch's ``Checkpoint`` and ignored:
-            the loss of a meta-learner has no parameters.
-        f_history : file-like object or str, default=None
-            Where to save the history as JSON.
-        use_safetensors : bool, default=False
-            Must be False: the optimizer state is not a flat tensor dict.
-        **kwargs : dict
-            ``f_module``, skorch's name for ``f_params``.
-        """
-        self._check_initialized("save_params")
-        self._check_safetensors(use_safetensors)
-        f_params = _module_file(f_params, kwargs, "save_params")
-        if f_params is not None:
-            torch.save(self.module_.state_dict(), f_params)
-        if f_optimizer is not None and self.optimizer_ is not None:
-            torch.save(self.optimizer_.state_dict(), f_optimizer)
-        if f_history is not None:
-            self.history_.to_file(f_history)
-
-    def load_params(
-        self,
-        f_params=None,
-        f_optimizer=None,
-        f_criterion=None,
-        f_history=None,
-        checkpoint=None,
-        use_safetensors: bool = False,
-        **kwargs,
-    ) -> None:
-        """Load what :meth:`save_params` saved (or a skorch ``Checkpoint``).
-
-        Loading after ``fit`` replaces the meta-learned parameters, so the
-        prediction over the training classes is dropped: call :meth:`adapt`
-        (or ``fit`` again) afterwards.
-
-        Parameters
-        ----------
-        f_params, f_optimizer, f_history : file-like object or str, default=None
-            Files written by :meth:`save_params`.
-        f_criterion : file-like object or str, default=None
-            Ignored (see :meth:`save_params`).
-        checkpoint : skorch.callbacks.Checkpoint, default=None
-            Take the file names from this checkpoint.
-        use_safetensors : bool, default=False
-            Must be False.
-        **kwargs : dict
-            ``f_module``, skorch's name for ``f_params``.
-        """
-        self._check_initialized("load_params")
-        self._check_safetensors(use_safetensors)
-        f_params = _module_file(f_params, kwargs, "load_params")
-        if checkpoint is not None:
-            # The history first: checkpoint file names may depend on it.
-            if f_history is None and checkpoint.f_history is not None:
-                self.history_ = History.from_file(checkpoint.f_history_)
-            files = checkpoint.get_formatted_files(self)
-            f_params = f_params or files.get("f_params")
-            f_optimizer = f_optimizer or files.get("f_optimizer")
-            f_history = f_history or files.get("f_history")
-        map_location = self.device_
-        if f_params is not None:
-            self.module_.load_state_dict(
-                torch.load(f_params, map_location=map_location, weights_only=True)
-            )
-            self.pool_state_ = None
-        if f_optimizer is not None and self.optimizer_ is not None:
-            self.optimizer_.load_state_dict(
-                torch.load(f_optimizer, map_location=map_location, weights_only=True)
-            )
-        if f_history is not None:
-            self.history_ = History.from_file(f_history)
-
-    @staticmethod
-    def _check_safetensors(use_safetensors: bool) -> None:
-        if use_safetensors:
-            raise ValueError(
-                "use_safetensors=True is not supported: sklearn_meta saves with "
-                "torch.save. Pass use_safetensors=False (the default)."
-            )
-
-    def __getstate__(self):
-        return _pack_torch_state(super().__getstate__())
-
-    def __setstate__(self, state):
-        super().__setstate__(_unpack_torch_state(state))
-
-    def _inference_copy(self) -> BaseMetaLearner:
-        """Make a shallow copy that keeps what prediction needs, frozen in time.
-
-        ``fit`` always builds new modules, so the copy's references stay valid
-        whatever happens to the original later.
-        """
-        frozen = copy.copy(self)
-        for attr in ("optimizer_", "callbacks_"):
-            frozen.__dict__.pop(attr, None)
-        return frozen
-
-
-def _module_file(f_params, kwargs: dict, caller: str):
-    """Accept skorch's ``f_module`` (what its Checkpoint passes) for ``f_params``."""
-    f_module = kwargs.pop("f_module", None)
-    if kwargs:
-        raise TypeError(
-            f"{caller}() got unexpected argument(s) {sorted(kwargs)}; meta-learners "
-            "have one module, saved with f_params (or f_module)."
-        )
-    if f_params is not None and f_module is not None:
-        raise TypeError(f"{caller}() got both f_params and f_module; pass one.")
-    return f_module if f_params is None else f_params
-
-
-def _pack_torch_state(state: dict) -> dict:
-    """Move the fitted attributes into one ``torch.save`` blob.
-
-    On loading, :func:`_unpack_torch_state` maps CUDA tensors to the CPU when
-    the machine has no GPU, so a model trained on a GPU loads anywhere.
-    """
-    state = dict(state)  # object.__getstate__ returns the live __dict__
-    fitted = {
-        k: state.pop(k)
-        for k in list(state)
-        if k.endswith("_") and not k.startswith("__")
-    }
-    buffer = io.BytesIO()
-    torch.save(fitted, buffer)
-    state["_torch_state"] = buffer.getvalue()
-    return state
-
-
-def _unpack_torch_state(state: dict) -> dict:
-    blob = state.pop("_torch_state", None)
-    if blob is None:
-        return state
-    map_location = None if torch.cuda.is_available() else torch.device("cpu")
-    fitted = torch.load(io.BytesIO(blob), map_location=map_location, weights_only=False)
-    device = fitted.get("device_")
-    if (
-        device is not None
-        and torch.device(device).type == "cuda"
-        and not torch.cuda.is_available()
-    ):
-        warnings.warn(
-            f"This model was fitted on {device}, which is not available here; its "
-            "tensors were loaded on the CPU and it will run on the CPU.",
-            DeviceWarning,
-            stacklevel=3,
-        )
-        fitted["device_"] = torch.device("cpu")
-    state.update(fitted)
-    return state
 
 
 class MetaClassifierMixin(ClassifierMixin):
@@ -1152,7 +922,7 @@ class MetaClassifierMixin(ClassifierMixin):
             groups=groups,
         )
         n_episodes = self.n_eval_episodes if n_episodes is None else n_episodes
-        rng = _as_generator(_SCORING_SEED if random_state is None else random_state)
+        rng = _as_generator(SCORING_SEED if random_state is None else random_state)
         support, query = sampler.sample(n_episodes, rng)
         self.module_.eval()
         with torch.no_grad():
@@ -1361,7 +1131,7 @@ class MetaRegressorMixin(RegressorMixin):
             self.n_query if n_query is None else n_query,
         )
         n_episodes = self.n_eval_episodes if n_episodes is None else n_episodes
-        rng = _as_generator(_SCORING_SEED if random_state is None else random_state)
+        rng = _as_generator(SCORING_SEED if random_state is None else random_state)
         support, query = sampler.sample(n_episodes, rng)
         self.module_.eval()
         pred = self._episode_logits_from_pool(X, support, y[support], query, 0)
@@ -1391,7 +1161,7 @@ def _softmax_numpy(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.double(), dim=-1).cpu().numpy()
 
 
-class _AdaptedEstimator(BaseEstimator):
+class _AdaptedEstimator(_TorchStateMixin, BaseEstimator):
     """What adapted classifiers and regressors share: a frozen meta-learner view."""
 
     _meta_mixin: type
@@ -1428,12 +1198,6 @@ class _AdaptedEstimator(BaseEstimator):
         X = self.learner_._check_X(X, reset=False)
         self.learner_.module_.eval()
         return self.learner_._predict_logits(self.state_, X)
-
-    def __getstate__(self):
-        return _pack_torch_state(super().__getstate__())
-
-    def __setstate__(self, state):
-        super().__setstate__(_unpack_torch_state(state))
 
 
 class AdaptedClassifier(ClassifierMixin, _AdaptedEstimator):

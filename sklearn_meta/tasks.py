@@ -12,14 +12,14 @@ learners gather the rows they need (on the device, in one call per meta-batch).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
+
+from ._random import _as_generator
 
 __all__ = ["EpisodeSampler", "Task", "sample_tasks"]
 
@@ -259,16 +259,6 @@ class EpisodeSampler:
         return support, query
 
 
-def _as_generator(random_state) -> np.random.Generator:
-    """Turn ``random_state`` into a :class:`numpy.random.Generator`."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        return np.random.default_rng(random_state)
-    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-    return np.random.default_rng(seed)
-
-
 def sample_tasks(
     X,
     y,
@@ -321,6 +311,19 @@ def sample_tasks(
     sampler = EpisodeSampler(y, n_way, k_shot, n_query, groups=groups)
     support, query = sampler.sample(n_tasks, random_state)
     return [Task(X[s], y[s], X[q], y[q]) for s, q in zip(support, query)]
+
+
+def _stratified_sample(y: np.ndarray, size: int, rng) -> np.ndarray:
+    """Sorted indices of ``size`` rows, spread over the labels as evenly as possible."""
+    if y.ndim > 1 or y.dtype.kind == "f":
+        return np.sort(rng.choice(len(y), size, replace=False))
+    order = rng.permutation(len(y))
+    codes = np.unique(y[order], return_inverse=True)[1]
+    by_code = np.argsort(codes, kind="stable")
+    sorted_codes = codes[by_code]
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[by_code] = np.arange(len(y)) - np.searchsorted(sorted_codes, sorted_codes)
+    return np.sort(order[np.argsort(rank, kind="stable")[:size]])
 
 
 def _encode_task_labels(task: Task, index: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -678,7 +678,7 @@ def test_model_saved_on_cuda_loads_on_cpu(fitted, support, monkeypatch):
     Xs, ys, Xq, _ = support
     state = fitted.__getstate__()
     # Re-pack as if fitted on a GPU: the blob records device_ = cuda.
-    from sklearn_meta.base import _pack_torch_state, _unpack_torch_state
+    from sklearn_meta._persistence import _pack_torch_state, _unpack_torch_state
 
     unpacked = _unpack_torch_state(dict(state))
     unpacked["device_"] = torch.device("cuda", 0)

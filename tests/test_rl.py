@@ -484,7 +484,7 @@ def test_meta_gradient_matches_a_per_task_loop(first_order):
     support = policy._collect(vector_env, 3, fixed, gen, 1, 4)
     query = policy._collect(vector_env, 3, fixed, gen, 2, 4)
 
-    from sklearn_meta.gradient._base import _gradient_steps
+    from sklearn_meta._functional import _gradient_steps
 
     fast = _gradient_steps(
         policy._task_params(3, True),

@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from ..tasks import Task, _as_generator
+from .._random import _as_generator
+from ..tasks import Task
 
 __all__ = ["make_sinusoid_tasks"]
 

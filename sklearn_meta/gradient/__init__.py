@@ -6,6 +6,7 @@ tasks in one vectorised call.
 """
 
 from ._anil import ANILClassifier, ANILRegressor
+from ._base import BaseGradientLearner
 from ._maml import MAMLClassifier, MAMLRegressor
 from ._metasgd import MetaSGDClassifier, MetaSGDRegressor
 from ._reptile import ReptileClassifier, ReptileRegressor
@@ -13,6 +14,7 @@ from ._reptile import ReptileClassifier, ReptileRegressor
 __all__ = [
     "ANILClassifier",
     "ANILRegressor",
+    "BaseGradientLearner",
     "MAMLClassifier",
     "MAMLRegressor",
     "MetaSGDClassifier",

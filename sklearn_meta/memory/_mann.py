@@ -13,10 +13,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
+from .._random import _as_generator
 from .._sklearn import Interval
 from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
-from ..gradient._base import _stratified_sample
-from ..tasks import EpisodeSampler, _as_generator, _EpisodeBatch
+from ..tasks import EpisodeSampler, _EpisodeBatch, _stratified_sample
 
 #: softplus(9) + 1 = 10: the key strength reads start with.
 _INITIAL_STRENGTH_BIAS = 9.0

@@ -9,14 +9,10 @@ import torch
 from torch import nn
 from torch.func import vmap
 
+from .._functional import _ClassHead, _MetaModel, _replace_batch_norm
 from .._sklearn import Interval
 from ..base import MetaClassifierMixin
-from ..gradient._base import (
-    BaseGradientLearner,
-    _ClassHead,
-    _MetaModel,
-    _replace_batch_norm,
-)
+from ..gradient import BaseGradientLearner
 from ..tasks import _EpisodeBatch
 
 #: Andrychowicz et al. (2016)'s preprocessing constant, used by the paper.

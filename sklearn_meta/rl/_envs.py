@@ -28,7 +28,7 @@ from gymnasium.envs.registration import EnvSpec
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..tasks import _as_generator
+from .._random import _as_generator
 
 __all__ = [
     "BernoulliBanditEnv",

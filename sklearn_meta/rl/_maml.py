@@ -16,16 +16,13 @@ from skorch.history import History
 from torch import nn
 from torch.func import vmap
 
+from .._functional import _gradient_steps
+from .._modules import _resolve_device
+from .._persistence import _pack_torch_state, _unpack_torch_state
+from .._random import SCORING_SEED as _SCORING_SEED
+from .._random import _as_generator
 from .._sklearn import Interval, StrOptions, _fit_context
-from ..base import (
-    _SCORING_SEED,
-    _pack_torch_state,
-    _resolve_device,
-    _unpack_torch_state,
-)
-from ..gradient._base import _gradient_steps
 from ..nn import MLP
-from ..tasks import _as_generator
 from ._envs import _check_int, make_vector_env
 from ._policy import _check_spaces, _PolicyModel, _to_env_actions
 from ._rollout import _advantages, _collect, _Rollouts

@@ -1,0 +1,167 @@
+"""Functional machinery shared by the learner families.
+
+Stateless building blocks over :func:`torch.func.functional_call` and
+:func:`torch.func.vmap`: the typed inner loop of gradient steps (used by the
+gradient-based learners, the Meta-Learner LSTM and meta-RL), batch
+normalisation with each task's own support statistics, the class head that
+adapts to any number of ways, and the container of everything meta-learned.
+No family owns them, so every family imports them from here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__: list[str] = []
+
+
+class _SupportBatchNorm(nn.Module):
+    """Batch normalisation with the statistics of the support rows of a task.
+
+    ``rows=None`` normalises a batch by its own statistics (the inner loop, as
+    in the MAML paper); ``rows=n`` normalises every row by the statistics of
+    the first ``n`` (the support set), so a query's output does not depend on
+    the other queries it comes with. Written with plain tensor operations, it
+    gives each task its own statistics under :func:`torch.func.vmap` (which
+    ``nn.BatchNorm2d`` with running statistics does not).
+    """
+
+    rows: int | None = None
+    #: ``(var, mean)`` to normalise with instead of computing them: the support
+    #: statistics an adapted state keeps, so a prediction need not carry the
+    #: support rows.
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: While not None, each call appends the ``(var, mean)`` it computed.
+    recorded: list | None = None
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
+        super().__init__()
+        self.eps = norm.eps
+        if norm.affine:
+            self.weight = nn.Parameter(norm.weight.detach().clone())
+            self.bias = nn.Parameter(norm.bias.detach().clone())
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Not F.batch_norm: under vmap on CUDA it queries memory formats, which
+        # vmap does not support; and on the CPU it was no faster here.
+        if self.fixed is not None:
+            var, mean = self.fixed
+        else:
+            ref = x if self.rows is None else x[: self.rows]
+            dims = (0, *range(2, x.dim()))
+            var, mean = torch.var_mean(ref, dim=dims, unbiased=False)
+            if self.recorded is not None:
+                self.recorded.append((var, mean))
+        scale = torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            scale = scale * self.weight
+        shift = -mean * scale
+        if self.bias is not None:
+            shift = shift + self.bias
+        # One fused multiply-add over the large tensor; gradients reach the
+        # support statistics through the small per-channel scale and shift.
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(shift.view(shape), x, scale.view(shape))
+
+
+def _replace_batch_norm(module: nn.Module) -> None:
+    """Swap every batch-norm layer of ``module`` (in place) for the task-wise one."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm):
+            setattr(module, name, _SupportBatchNorm(child))
+        else:
+            _replace_batch_norm(child)
+
+
+class _ClassHead(nn.Module):
+    """A linear head whose rows start equal for every class.
+
+    The meta-learned weight is one vector (and one bias); a task with ``n``
+    classes starts from ``n`` copies of it, so one model adapts to any number
+    of ways and any label order (Ye & Chao, 2022). Both start at zero.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+
+class _MetaModel(nn.Module):
+    """Everything meta-learned: body, head and (Meta-SGD) step sizes."""
+
+    def __init__(self, body: nn.Module, head: nn.Module, lrs=None):
+        super().__init__()
+        self.body = body
+        self.head = head
+        self.lrs = lrs
+        self._norms = [m for m in body.modules() if isinstance(m, _SupportBatchNorm)]
+
+    def set_norm_rows(self, rows: int | None) -> None:
+        for norm in self._norms:
+            norm.rows = rows
+
+    def set_norm_stats(self, stats: list | None) -> None:
+        """Normalise with ``stats`` (one ``(var, mean)`` per norm), or compute them."""
+        for i, norm in enumerate(self._norms):
+            norm.fixed = None if stats is None else stats[i]
+
+    def record_norm_stats(self, forward) -> list | None:
+        """Run ``forward()`` and return the statistics each norm computed.
+
+        None when a norm layer ran other than once (a layer used twice), whose
+        statistics cannot be replayed in order.
+        """
+        for norm in self._norms:
+            norm.recorded = []
+        try:
+            forward()
+            recorded = [norm.recorded for norm in self._norms]
+        finally:
+            for norm in self._norms:
+                norm.recorded = None
+        if any(len(r) != 1 for r in recorded):
+            return None
+        return [r[0] for r in recorded]
+
+
+def _gradient_steps(
+    fast: dict[str, torch.Tensor],
+    task_losses,
+    steps: int,
+    update,
+    *,
+    track: bool,
+    first_order: bool,
+) -> dict[str, torch.Tensor]:
+    """Take ``steps`` inner gradient steps from fast weights with a task dimension.
+
+    ``fast`` maps names to tensors ``(B, ...)``, one slice per task.
+    ``task_losses(fast, step)`` returns the tasks' losses ``(B,)`` at inner
+    step ``step`` (its data may change with the step, as fresh episodes do in
+    reinforcement learning); each depends on its own slice only, so one
+    :func:`torch.autograd.grad` of their sum gives every task's own gradient.
+    ``update(fast, grads, state)`` returns the new fast weights and the
+    optimiser state (``{}`` at first). With ``track`` the result stays
+    differentiable with respect to what ``fast`` was computed from, through
+    the inner gradients unless ``first_order``; without, it is detached.
+    """
+    state: dict = {}
+    with torch.enable_grad():
+        if not track:
+            fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+        for step in range(steps):
+            loss = task_losses(fast, step).sum()
+            grads = torch.autograd.grad(
+                loss, list(fast.values()), create_graph=track and not first_order
+            )
+            fast, state = update(fast, dict(zip(fast, grads, strict=True)), state)
+            if not track:
+                fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+    if not track:
+        fast = {k: v.detach() for k, v in fast.items()}
+    return fast

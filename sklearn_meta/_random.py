@@ -1,0 +1,69 @@
+"""Random streams: every random number a learner draws, named in one place.
+
+A fitted learner draws one integer seed, ``_seed_``, from its
+``random_state``. Each use of randomness then takes its own stream,
+``np.random.default_rng([_seed_, stream, ...])``, so adding a draw in one
+place never shifts the numbers drawn in another, and a run resumed from a
+checkpoint (which restores the history) draws what the original run drew.
+"""
+
+from __future__ import annotations
+
+import numbers
+from enum import IntEnum
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__: list[str] = []
+
+#: Seed of the episodes ``score`` draws: fixed, so that the scores of different
+#: models are computed on the same episodes (common random numbers).
+SCORING_SEED = 0
+
+
+class Stream(IntEnum):
+    """The numbered random streams derived from a learner's ``_seed_``."""
+
+    #: Episodes (or environments) of one training epoch, keyed by the epoch.
+    EPOCH = 0
+    #: Which classes, groups or tasks the meta-validation split holds out.
+    VALIDATION_SPLIT = 1
+    #: The fixed meta-validation episodes.
+    VALIDATION_EPISODES = 2
+    #: The sample of the training pool that ``predict`` adapts to.
+    POOL_SAMPLE = 3
+    #: The MANN's sequence orders and label maps of training episodes.
+    TRAIN_ORDER = 4
+    #: The MANN's sequence orders at adaptation and in scoring.
+    ADAPT_ORDER = 5
+    #: Meta-RL: the environment that fixes the spaces before training.
+    FIRST_ENV = 6
+    #: Meta-RL: the episodes of an adaptation given no ``random_state``.
+    ADAPT_EPISODES = 7
+
+
+def _as_generator(random_state) -> np.random.Generator:
+    """Turn ``random_state`` into a :class:`numpy.random.Generator`."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed)
+
+
+def _draw_seed(random_state) -> int:
+    """Draw the integer seed a fit derives all its streams from."""
+    return int(_as_generator(random_state).integers(2**31 - 1))
+
+
+def _stream(seed: int, stream: Stream, *key: int) -> np.random.Generator:
+    """Return the generator of ``stream`` (further keyed by ``key``) of ``seed``."""
+    return np.random.default_rng([seed, int(stream), *key])
+
+
+def _torch_generator(rng: np.random.Generator, device) -> torch.Generator:
+    """Return a torch generator on ``device`` seeded from ``rng``."""
+    return torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
