@@ -10,6 +10,7 @@ No family owns them, so every family imports them from here.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -165,3 +166,36 @@ def _gradient_steps(
     if not track:
         fast = {k: v.detach() for k, v in fast.items()}
     return fast
+
+
+def _embed_episodes(
+    embed, X_support: torch.Tensor, X_query: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embed a meta-batch's support and query sets in one forward pass.
+
+    ``X_support`` is ``(B, n_support, ...)`` and ``X_query``
+    ``(B, n_query, ...)``; ``embed`` maps ``(n, ...)`` to ``(n, D)``. Returns
+    ``z_support`` ``(B, n_support, D)`` and ``z_query`` ``(B, n_query, D)``.
+    One call over every row lets the network batch all of them at once.
+    """
+    B, n_support = X_support.shape[:2]
+    z = embed(torch.cat([X_support.flatten(0, 1), X_query.flatten(0, 1)]))
+    z_support = z[: B * n_support].view(B, n_support, -1)
+    return z_support, z[B * n_support :].view(B, X_query.shape[1], -1)
+
+
+def _embed_used_rows(map_embed, X, support, query) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embed each pool row that some episode uses, once.
+
+    In eval mode an embedding does not depend on the batch it comes in, so
+    episodes drawn from a pool (``support`` ``(E, n_support)`` and ``query``
+    ``(E, n_query)`` row indices into ``X``) become index arithmetic on the
+    embeddings. ``map_embed(rows)`` embeds an array of rows. Returns the
+    embeddings ``(n_used, D)`` and each episode's positions in them
+    ``(E, n_support + n_query)``, support first.
+    """
+    used, inverse = np.unique(
+        np.concatenate([support, query], axis=1), return_inverse=True
+    )
+    z = map_embed(X[used])
+    return z, torch.as_tensor(inverse.reshape(len(support), -1), device=z.device)

@@ -4,6 +4,19 @@ A change in scikit-learn's private API then touches this file only.
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    RealNotInt,
+    StrOptions,
+    validate_params,
+)
 
-__all__ = ["HasMethods", "Interval", "RealNotInt", "StrOptions", "_fit_context"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "RealNotInt",
+    "StrOptions",
+    "_fit_context",
+    "validate_params",
+]

@@ -657,8 +657,17 @@ class BaseMetaLearner(
             self._clear_fitted()
             raise
 
+    def _check_params(self) -> None:
+        """Check what the constraints of single parameters cannot: their relations.
+
+        Called at the start of ``fit``, after every constructor parameter was
+        validated; raises ``ValueError`` naming the parameters. The default
+        checks nothing.
+        """
+
     def _fit(self, X, y, groups):
         self._check_extra_params()
+        self._check_params()
         self.device_ = _resolve_device(self.device)
         self._seed_ = _draw_seed(self.random_state)
         if _is_task_collection(X):
