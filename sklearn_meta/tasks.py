@@ -150,15 +150,8 @@ class EpisodeSampler:
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError(f"y must be 1-dimensional; got shape {y.shape}.")
-        self.n_way = int(n_way)
-        self.k_shot = int(k_shot)
-        self.n_query = int(n_query)
-        per_class = self.k_shot + self.n_query
-
-        if groups is None:
-            group_codes = np.zeros(len(y), dtype=np.int64)
-            group_names = None
-        else:
+        group_names = group_codes = None
+        if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != y.shape:
                 raise ValueError(
@@ -166,7 +159,49 @@ class EpisodeSampler:
                     f"groups for {len(y)} labels."
                 )
             group_names, group_codes = np.unique(groups, return_inverse=True)
-        _, class_codes = np.unique(y, return_inverse=True)
+        classes, class_codes = np.unique(y, return_inverse=True)
+        self._index(
+            n_way, k_shot, n_query, class_codes, classes, group_codes, group_names
+        )
+
+    @classmethod
+    def _from_codes(
+        cls,
+        class_codes: np.ndarray,
+        n_way: int,
+        k_shot: int,
+        n_query: int,
+        *,
+        classes: np.ndarray | None = None,
+        group_codes: np.ndarray | None = None,
+        group_names: np.ndarray | None = None,
+    ) -> EpisodeSampler:
+        """Build a sampler from codes a validation already produced.
+
+        ``class_codes`` (and ``group_codes``) are int arrays ``(n_samples,)``;
+        ``classes`` and ``group_names`` name the codes in error messages.
+        """
+        sampler = cls.__new__(cls)
+        sampler._index(
+            n_way, k_shot, n_query, class_codes, classes, group_codes, group_names
+        )
+        return sampler
+
+    def _index(
+        self, n_way, k_shot, n_query, class_codes, classes, group_codes, group_names
+    ) -> None:
+        """Index the pool's cells (one per group and class) for sampling."""
+        self.n_way = int(n_way)
+        self.k_shot = int(k_shot)
+        self.n_query = int(n_query)
+        per_class = self.k_shot + self.n_query
+        grouped = group_codes is not None
+        if grouped:
+            # Codes of a subset of the pool's groups: number the present ones.
+            present, group_codes = np.unique(group_codes, return_inverse=True)
+            group_names = present if group_names is None else group_names[present]
+        else:
+            group_codes = np.zeros(len(class_codes), dtype=np.int64)
 
         # One cell per (group, class): sorted sample indices with start offsets.
         cell_key = group_codes * (class_codes.max(initial=0) + 1) + class_codes
@@ -179,25 +214,30 @@ class EpisodeSampler:
         first_sample = self._order[self._cell_start]
         cell_group = group_codes[first_sample]
 
+        def name(names, codes):
+            return codes if names is None else names[codes]
+
         too_small = cell_counts < per_class
         if too_small.any():
             bad = first_sample[too_small]
             where = (
                 ""
-                if groups is None
-                else " (in groups " + _describe(np.unique(groups[bad])) + ")"
+                if not grouped
+                else " (in groups "
+                + _describe(np.unique(name(group_names, group_codes[bad])))
+                + ")"
             )
             raise ValueError(
                 f"Every class needs at least k_shot + n_query = {per_class} "
-                f"examples, but class(es) {_describe(y[bad])}{where} have "
-                f"{_describe(cell_counts[too_small])}. Lower k_shot or n_query, "
-                "or remove those classes from the pool."
+                f"examples, but class(es) {_describe(name(classes, class_codes[bad]))}"
+                f"{where} have {_describe(cell_counts[too_small])}. Lower k_shot or "
+                "n_query, or remove those classes from the pool."
             )
 
         n_groups = cell_group.max(initial=-1) + 1
         classes_per_group = np.bincount(cell_group, minlength=n_groups)
         short = classes_per_group < self.n_way
-        if groups is None and short.any():
+        if not grouped and short.any():
             raise ValueError(
                 f"n_way={self.n_way} is larger than the number of classes in y "
                 f"({classes_per_group[0] if len(classes_per_group) else 0}). "
@@ -206,7 +246,7 @@ class EpisodeSampler:
         if short.any():
             raise ValueError(
                 f"n_way={self.n_way} is larger than the number of classes in "
-                f"group(s) {_describe(group_names[short])} "
+                f"group(s) {_describe(name(group_names, np.flatnonzero(short)))} "
                 f"({_describe(classes_per_group[short])}). Lower n_way or drop "
                 "those groups."
             )

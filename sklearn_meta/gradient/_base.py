@@ -20,6 +20,8 @@ from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from .._classifier import MetaClassifierMixin
+from .._episodes import _SCORING_CHUNK
 from .._functional import (
     _ClassHead,
     _gradient_steps,
@@ -27,14 +29,10 @@ from .._functional import (
     _replace_batch_norm,
 )
 from .._random import Stream, _stream
+from .._regressor import MetaRegressorMixin, _r2_score
 from .._sklearn import Interval, StrOptions
-from ..base import (
-    _SCORING_CHUNK,
-    BaseMetaLearner,
-    MetaClassifierMixin,
-    MetaRegressorMixin,
-    _r2_score,
-)
+from .._validation import _Pool
+from ..base import BaseMetaLearner
 from ..nn import MLP, _default_backbone
 from ..tasks import _EpisodeBatch, _stratified_sample
 
@@ -303,17 +301,8 @@ class BaseGradientLearner(BaseMetaLearner):
         return self._meta_update(batches, losses, scores, total)
 
     def _meta_update(self, batches, losses, scores, total: int) -> dict:
-        """Apply the meta-gradient in ``.grad`` (callbacks, clipping, step)."""
-        self.notify(
-            "on_grad_computed",
-            named_parameters=list(self.module_.named_parameters()),
-            X=batches,
-            y=None,
-            training=True,
-        )
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.module_.parameters(), self.max_grad_norm)
-        self.optimizer_.step()
+        """Apply the meta-gradient in ``.grad``; return the step's record."""
+        self._step_optimizer(batches)
         return {
             "loss": torch.cat(losses).mean(),
             "score": torch.cat(scores).mean().item(),
@@ -392,14 +381,14 @@ class BaseGradientLearner(BaseMetaLearner):
                 )
         return torch.cat(outs)
 
-    def _pool_to_adapt(self, pool):
-        if len(pool[0]) <= _POOL_ADAPT_MAX:
+    def _pool_to_adapt(self, pool: _Pool) -> _Pool:
+        if len(pool.X) <= _POOL_ADAPT_MAX:
             return pool
         # A sample spread over the classes: the inner loop takes full-batch
         # gradient steps on what it is given.
         rng = _stream(self._seed_, Stream.POOL_SAMPLE)
-        keep = _stratified_sample(pool[1], _POOL_ADAPT_MAX, rng)
-        return (pool[0][keep], pool[1][keep], *pool[2:])
+        spread = pool.codes if pool.classes is not None else pool.targets
+        return pool.subset(_stratified_sample(spread, _POOL_ADAPT_MAX, rng))
 
 
 class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):

@@ -13,9 +13,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
+from .._episodes import _SCORING_CHUNK
 from .._random import _as_generator
 from .._sklearn import Interval
-from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
+from ..base import BaseMetaLearner, MetaClassifierMixin
 from ..tasks import EpisodeSampler, _EpisodeBatch, _stratified_sample
 
 #: softplus(9) + 1 = 10: the key strength reads start with.
@@ -606,20 +607,19 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         return torch.cat(logits)
 
     def _pool_to_adapt(self, pool):
-        X, y, classes = pool
         # Every step writes n_reads least-used slots (and storing ends with one
         # extra step), so memory_size slots hold this many examples before the
         # least-recently-used access starts wiping the first ones stored.
-        capacity = max(self.memory_size // self.n_reads - 1, len(classes))
-        if len(X) <= capacity:
+        capacity = max(self.memory_size // self.n_reads - 1, len(pool.classes))
+        if len(pool.X) <= capacity:
             return pool
-        keep = _stratified_sample(y, capacity, np.random.default_rng([self._seed_, 3]))
-        return X[keep], y[keep], classes
+        rng = np.random.default_rng([self._seed_, 3])
+        return pool.subset(_stratified_sample(pool.codes, capacity, rng))
 
     def _fit_pool(self, pool) -> None:
-        if pool is not None and len(pool[2]) > self._n_labels:
+        if pool is not None and len(pool.classes) > self._n_labels:
             # Too many classes to bind to the label outputs: adapt-only.
-            self.classes_ = pool[2]
+            self.classes_ = pool.classes
             self.pool_state_ = None
             return
         super()._fit_pool(pool)
@@ -683,7 +683,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             class.
         """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = self._check_X(X)
         y = column_or_1d(y, warn=True)
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")

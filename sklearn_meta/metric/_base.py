@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
+from .._episodes import _SCORING_CHUNK
+from ..base import BaseMetaLearner, MetaClassifierMixin
 from ..tasks import _EpisodeBatch
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._sklearn import Interval, StrOptions
+from .._validation import _check_pool
 from ..tasks import _check_task
 from ._base import BaseMetricLearner
 
@@ -278,18 +279,18 @@ class FineTuneClassifier(BaseMetricLearner):
         return self._n_pretrain_samples_
 
     def _prepare_pool(self, X, y, groups):
-        X, y_encoded, classes, groups = self._pool_from_Xy(X, y, groups)
-        train_idx, valid_idx = self._validation_split(y_encoded, groups, X)
-        units = y_encoded
-        if groups is not None:
-            group_codes = np.unique(groups, return_inverse=True)[1]
+        pool = _check_pool(self, X, y, groups, classification=True, reset=True)
+        self.sample_shape_ = tuple(pool.X.shape[1:])
+        train_idx, valid_idx = self._validation_split(pool)
+        units = pool.codes
+        if pool.groups is not None:
             units = np.unique(
-                np.c_[group_codes, y_encoded], axis=0, return_inverse=True
+                np.c_[pool.groups, pool.codes], axis=0, return_inverse=True
             )[1]
         _, head_labels = np.unique(units[train_idx], return_inverse=True)
         self.n_pretrain_classes_ = int(head_labels.max()) + 1
         self._n_pretrain_samples_ = len(train_idx)
-        X_t = torch.from_numpy(X).to(self.device_)
+        X_t = torch.from_numpy(pool.X).to(self.device_)
         train_X = (
             X_t
             if valid_idx is None
@@ -300,10 +301,10 @@ class FineTuneClassifier(BaseMetricLearner):
         )
         valid = None
         if valid_idx is not None:
-            valid = self._validation_episodes(X_t, y_encoded, groups, valid_idx)
+            valid = self._validation_episodes(pool, X_t, None, valid_idx)
         # The pre-training head predicts the pool's classes when it saw all of them.
-        self._head_covers_pool_ = valid_idx is None and groups is None
-        return train, valid, (X, y_encoded, classes)
+        self._head_covers_pool_ = valid_idx is None and pool.groups is None
+        return train, valid, pool
 
     def _prepare_tasks(self, tasks):
         if not isinstance(tasks, Sequence):
@@ -339,7 +340,7 @@ class FineTuneClassifier(BaseMetricLearner):
     def _fit_pool(self, pool) -> None:
         if pool is not None and self._head_covers_pool_:
             # The pre-training head is a classifier over exactly these classes.
-            self.classes_ = pool[2]
+            self.classes_ = pool.classes
             self.pool_state_ = {"head": True}
             return
         super()._fit_pool(pool)

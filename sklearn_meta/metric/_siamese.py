@@ -442,8 +442,8 @@ class SiameseClassifier(BaseMetricLearner):
             The similarity of each pair.
         """
         check_is_fitted(self)
-        X1 = self._check_X(X1, reset=False)
-        X2 = self._check_X(X2, reset=False)
+        X1 = self._check_X(X1)
+        X2 = self._check_X(X2)
         if len(X1) != len(X2):
             raise ValueError(
                 f"X1 has {len(X1)} samples but X2 has {len(X2)}; predict_pairs "

@@ -1,0 +1,280 @@
+"""Episode sources and the meta-validation split.
+
+``fit`` turns its input into two sources of meta-batches: the meta-training
+episodes, drawn afresh every epoch, and the fixed meta-validation episodes
+(or None). Pools are validated once (:func:`~sklearn_meta._validation._check_pool`)
+and sampled by index arithmetic on the device; tasks given by the user are
+checked as they are drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ._random import Stream, _stream
+from ._validation import _check_pool, _Pool
+from .tasks import (
+    EpisodeSampler,
+    Task,
+    _batch_from_tasks,
+    _check_task,
+    _EpisodeBatch,
+    _TaskStream,
+)
+
+__all__: list[str] = []
+
+#: Samples per forward pass at inference time.
+_INFERENCE_CHUNK = 256
+#: Episodes per forward pass when scoring.
+_SCORING_CHUNK = 64
+
+
+def _is_task_collection(X) -> bool:
+    """Whether ``fit(X)`` received tasks rather than a labelled pool."""
+    if isinstance(X, Task):
+        return False
+    if isinstance(X, Iterator):
+        return True
+    return isinstance(X, Sequence) and len(X) > 0 and isinstance(X[0], Task)
+
+
+class _PoolEpisodes:
+    """Meta-batches of episodes drawn from a labelled pool living on a device."""
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        sampler: EpisodeSampler,
+        targets: torch.Tensor | None = None,
+    ):
+        self.X = X
+        self.sampler = sampler
+        # Regression: the pool's targets; None for classification, whose
+        # episodes carry the sampler's labels 0..n_way-1 instead.
+        self.targets = targets
+        self.y_support = torch.as_tensor(sampler.support_labels(), device=X.device)
+        self.y_query = torch.as_tensor(sampler.query_labels(), device=X.device)
+
+    def gather(self, support: np.ndarray, query: np.ndarray) -> _EpisodeBatch:
+        """Gather episodes given as index arrays ``(B, n_support)``/``(B, n_query)``."""
+        device = self.X.device
+        s = torch.as_tensor(support, device=device)
+        q = torch.as_tensor(query, device=device)
+        n = len(support)
+        if self.targets is not None:
+            return _EpisodeBatch(
+                self.X[s], self.targets[s], self.X[q], self.targets[q], n_classes=0
+            )
+        return _EpisodeBatch(
+            self.X[s],
+            self.y_support.expand(n, -1),
+            self.X[q],
+            self.y_query.expand(n, -1),
+            n_classes=self.sampler.n_way,
+        )
+
+    def batches(
+        self, rng, n_episodes: int, batch_size: int
+    ) -> Iterator[list[_EpisodeBatch]]:
+        """Yield meta-batches of at most ``batch_size`` of ``n_episodes`` episodes."""
+        for start in range(0, n_episodes, batch_size):
+            support, query = self.sampler.sample(
+                min(batch_size, n_episodes - start), rng
+            )
+            yield [self.gather(support, query)]
+
+
+class _TaskEpisodes:
+    """Meta-batches of user-given tasks."""
+
+    def __init__(self, stream: _TaskStream, device: torch.device):
+        self.stream = stream
+        self.device = device
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether an iterator of tasks ran dry."""
+        return self.stream.exhausted
+
+    def batches(
+        self, rng, n_episodes: int, batch_size: int
+    ) -> Iterator[list[_EpisodeBatch]]:
+        """Yield meta-batches of at most ``batch_size`` of ``n_episodes`` tasks."""
+        for start in range(0, n_episodes, batch_size):
+            checked = self.stream.take(min(batch_size, n_episodes - start), rng)
+            if not checked:
+                return
+            yield _batch_from_tasks(checked, self.device)
+
+
+class _FixedEpisodes:
+    """A fixed set of meta-batches (the meta-validation episodes)."""
+
+    def __init__(self, batches: list[list[_EpisodeBatch]]):
+        self._batches = batches
+
+    def batches(self, rng=None, n_episodes=None, batch_size=None):
+        """Yield the same meta-batches every time."""
+        yield from self._batches
+
+
+class _EpisodeSourcesMixin:
+    """Turn ``fit``'s input into meta-training and meta-validation episodes.
+
+    Hooks of the task types (the classifier and regressor mixins): whether
+    ``_classification`` applies, ``_make_sampler`` (how a pool is sampled)
+    and ``_fit_targets`` (what ``fit`` learns from the targets).
+    """
+
+    _classification = True
+
+    def _fit_targets(self, pool: _Pool) -> None:
+        """Learn what the targets say (regressors: their shape)."""
+
+    def _make_sampler(self, pool: _Pool, rows, n_way: int, what: str):
+        """Return a sampler of ``n_way`` episodes over ``pool``'s ``rows``."""
+        try:
+            return EpisodeSampler._from_codes(
+                pool.codes[rows],
+                n_way,
+                self.k_shot,
+                self.n_query,
+                classes=pool.classes,
+                group_codes=None if pool.groups is None else pool.groups[rows],
+                group_names=pool.group_names,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from exc
+
+    def _split_units(self, pool: _Pool) -> np.ndarray:
+        """Codes of what a float ``train_split`` holds out: groups, else classes."""
+        return pool.codes if pool.groups is None else pool.groups
+
+    def _validation_split(self, pool: _Pool):
+        """Split a pool into meta-training and meta-validation rows (or None)."""
+        split = self.train_split
+        if split is None:
+            return np.arange(len(pool.X)), None
+        if hasattr(split, "split"):
+            train, valid = next(iter(split.split(pool.X, pool.codes, pool.groups)))
+            return np.asarray(train), np.asarray(valid)
+        units = self._split_units(pool)
+        n_units = units.max() + 1
+        n_valid = int(np.ceil(split * n_units))
+        if n_valid >= n_units:
+            what = "classes" if pool.groups is None else "groups"
+            raise ValueError(
+                f"train_split={split} would hold out all {n_units} {what}; use a "
+                "smaller fraction."
+            )
+        rng = _stream(self._seed_, Stream.VALIDATION_SPLIT)
+        held_out = rng.permutation(n_units)[:n_valid]
+        is_valid = np.isin(units, held_out)
+        return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
+
+    def _prepare_pool(self, X, y, groups):
+        """Validate a labelled pool; return its training and validation sources.
+
+        Returns ``(train, valid, pool)``: ``valid`` is None without
+        ``train_split``; ``pool`` is the validated pool ``predict`` adapts to.
+        """
+        pool = _check_pool(
+            self, X, y, groups, classification=self._classification, reset=True
+        )
+        self.sample_shape_ = tuple(pool.X.shape[1:])
+        self._fit_targets(pool)
+        train_idx, valid_idx = self._validation_split(pool)
+        X_t = torch.from_numpy(pool.X).to(self.device_)
+        targets = None
+        if pool.targets is not None:
+            targets = torch.from_numpy(pool.targets).to(self.device_)
+        what = "Training pool" if valid_idx is None else "Meta-training pool"
+        sampler = self._make_sampler(pool, train_idx, self._train_n_way, what)
+        if valid_idx is None:
+            train = _PoolEpisodes(X_t, sampler, targets)
+        else:
+            rows = torch.as_tensor(train_idx, device=self.device_)
+            train = _PoolEpisodes(
+                X_t[rows], sampler, None if targets is None else targets[rows]
+            )
+        valid = None
+        if valid_idx is not None:
+            valid = self._validation_episodes(pool, X_t, targets, valid_idx)
+        return train, valid, pool
+
+    def _validation_episodes(
+        self, pool: _Pool, X_t: torch.Tensor, targets, valid_idx: np.ndarray
+    ) -> _FixedEpisodes:
+        """Draw the fixed meta-validation episodes once from the held-out rows.
+
+        ``X_t`` and ``targets`` (regression, else None) are the pool on the
+        device.
+        """
+        sampler = self._make_sampler(
+            pool,
+            valid_idx,
+            self.n_way if self._classification else 1,
+            f"Meta-validation split (train_split={self.train_split!r})",
+        )
+        rows = torch.as_tensor(valid_idx, device=self.device_)
+        source = _PoolEpisodes(
+            X_t[rows], sampler, None if targets is None else targets[rows]
+        )
+        support, query = sampler.sample(
+            self.n_valid_episodes, _stream(self._seed_, Stream.VALIDATION_EPISODES)
+        )
+        return _FixedEpisodes(
+            [
+                [
+                    source.gather(
+                        support[i : i + _SCORING_CHUNK], query[i : i + _SCORING_CHUNK]
+                    )
+                ]
+                for i in range(0, len(support), _SCORING_CHUNK)
+            ]
+        )
+
+    def _prepare_tasks(self, tasks):
+        """Check a sequence or iterator of tasks; return their sources.
+
+        Returns ``(train, valid, None)``: there is no pool to adapt to.
+        """
+        if self.train_split is not None and not isinstance(tasks, Sequence):
+            raise ValueError(
+                "train_split needs a sequence of tasks to hold some out; got an "
+                f"iterator ({type(tasks).__name__}). Pass a list, or train_split=None."
+            )
+        classification = self._classification
+        valid = None
+        if self.train_split is not None:
+            if hasattr(self.train_split, "split"):
+                train_idx, valid_idx = next(
+                    iter(self.train_split.split(np.arange(len(tasks))))
+                )
+            else:
+                rng = _stream(self._seed_, Stream.VALIDATION_SPLIT)
+                order = rng.permutation(len(tasks))
+                n_valid = int(np.ceil(self.train_split * len(tasks)))
+                if n_valid >= len(tasks):
+                    raise ValueError(
+                        f"train_split={self.train_split} would hold out all "
+                        f"{len(tasks)} tasks; use a smaller fraction or more tasks."
+                    )
+                valid_idx, train_idx = order[:n_valid], order[n_valid:]
+            checked = [_check_task(tasks[i], int(i), classification) for i in valid_idx]
+            valid = _FixedEpisodes(
+                [
+                    _batch_from_tasks(checked[i : i + _SCORING_CHUNK], self.device_)
+                    for i in range(0, len(checked), _SCORING_CHUNK)
+                ]
+            )
+            tasks = [tasks[i] for i in train_idx]
+        stream = _TaskStream(tasks, classification)
+        first = stream.first()
+        self.sample_shape_ = tuple(first[0].shape[1:])
+        self.n_features_in_ = first[0].shape[1]
+        return _TaskEpisodes(stream, self.device_), valid, None
