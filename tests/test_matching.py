@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_meta import MatchingNetworkClassifier
-from sklearn_meta.base import _PoolEpisodes
+from sklearn_meta._episodes import _PoolEpisodes
 from sklearn_meta.metric._matching import (
     _cosine_attention,
     _FullContextEmbedding,

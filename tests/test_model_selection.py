@@ -348,8 +348,8 @@ def test_mean_confidence_interval_raises_for_2d_scores():
 def test_mean_confidence_interval_raises_for_bad_confidence(confidence):
     """Check the error for a confidence level outside (0, 1)."""
     msg = (
-        "confidence must be a float in the open interval (0, 1), such as 0.95 for "
-        f"a 95% interval; got {confidence!r}."
+        "The 'confidence' parameter of mean_confidence_interval must be a float in "
+        f"the range (0.0, 1.0). Got {confidence!r} instead."
     )
     with pytest.raises(ValueError, match=re.escape(msg)):
         mean_confidence_interval([0.1, 0.2], confidence)
@@ -427,9 +427,9 @@ def test_episodic_score_transforms_x_through_a_pipeline():
     pipe = make_pipeline(
         FunctionTransformer(lambda X: X * 0 + 1.0), FakeMetaLearner(quality=0.0)
     ).fit(X, y)
-    result = episodic_score(pipe, X, y, n_way=0)
+    result = episodic_score(pipe, X, y, n_way=2)
     # offset(X) is 1.0 after the transformer, instead of the mean of X.
-    np.testing.assert_allclose(result.scores, 1.0 + 0.01 * np.arange(4))
+    np.testing.assert_allclose(result.scores, 1.0 + 0.01 * np.arange(4) - 0.002)
 
 
 def test_episodic_score_raises_for_an_estimator_that_is_not_a_meta_learner():
@@ -450,11 +450,32 @@ def test_episodic_score_raises_before_fit():
         episodic_score(FakeMetaLearner(), X, y)
 
 
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("n_way", 1, "an int in the range [2, inf) or None"),
+        ("k_shot", 0, "an int in the range [1, inf) or None"),
+        ("n_query", 2.5, "an int in the range [1, inf) or None"),
+        ("n_episodes", 0, "an int in the range [1, inf) or None"),
+    ],
+)
+def test_episodic_score_validates_episode_arguments(name, value, expected):
+    """Check that episode arguments get sklearn's wording before any scoring."""
+    X, y = make_pool()
+    learner = SpyMetaLearner().fit(X, y)
+    msg = f"The '{name}' parameter of episodic_score must be {expected}. Got {value!r}"
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        episodic_score(learner, X, y, **{name: value})
+    assert not hasattr(learner, "seen_")
+
+
 def test_episodic_score_raises_for_bad_confidence():
     """Check that confidence is validated before any episode is scored."""
     X, y = make_pool()
     learner = SpyMetaLearner().fit(X, y)
-    with pytest.raises(ValueError, match=r"confidence must be a float in the open"):
+    with pytest.raises(
+        ValueError, match=r"The 'confidence' parameter of episodic_score must be"
+    ):
         episodic_score(learner, X, y, confidence=95)
     assert not hasattr(learner, "seen_")
 

@@ -69,7 +69,7 @@ def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
         n_way=3, k_shot=2, n_query=3, max_epochs=1, episodes_per_epoch=4, random_state=0
     ).fit(X, y)
     clf.module_.eval()  # batch statistics would couple the episodes in train mode
-    from sklearn_meta.base import _PoolEpisodes
+    from sklearn_meta._episodes import _PoolEpisodes
 
     pool = _PoolEpisodes(
         torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
