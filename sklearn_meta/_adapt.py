@@ -32,6 +32,7 @@ class _AdaptedEstimator(_TorchStateMixin, BaseEstimator):
         self.meta_learner = meta_learner
 
     def __sklearn_clone__(self):
+        """Clone keeping the same fitted meta-learner (sklearn would copy it)."""
         return type(self)(self.meta_learner)
 
     def _check_learner(self):

@@ -40,6 +40,7 @@ class MetaClassifierMixin(ClassifierMixin):
     _max_adapt_classes: int | None = None
 
     def _fit_pool(self, pool: _Pool | None) -> None:
+        """Keep the pool's classes and defer the adaptation ``predict`` uses."""
         if pool is None:
             self.pool_state_ = None
             return
@@ -158,6 +159,7 @@ class MetaClassifierMixin(ClassifierMixin):
         return (outputs.argmax(-1) == y_query).double().mean(-1)
 
     def __sklearn_tags__(self):
+        """Declare no NaN support and deterministic predictions."""
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False

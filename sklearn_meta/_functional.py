@@ -47,6 +47,7 @@ class _SupportBatchNorm(nn.Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` ``(n, C, ...)`` by the chosen statistics; scale, shift."""
         # Not F.batch_norm: under vmap on CUDA it queries memory formats, which
         # vmap does not support; and on the CPU it was no faster here.
         if self.fixed is not None:
@@ -103,6 +104,7 @@ class _MetaModel(nn.Module):
         self._norms = [m for m in body.modules() if isinstance(m, _SupportBatchNorm)]
 
     def set_norm_rows(self, rows: int | None) -> None:
+        """Normalise by the first ``rows`` rows of each call (None: all rows)."""
         for norm in self._norms:
             norm.rows = rows
 

@@ -26,6 +26,7 @@ class _RoutedParamsMixin:
             setattr(self, key, value)
 
     def _extra_param_names(self) -> list[str]:
+        """Names of the parameters set beyond the signature's (the routed ones)."""
         known = set(self._get_param_names())
         return [
             k
@@ -34,6 +35,7 @@ class _RoutedParamsMixin:
         ]
 
     def _check_extra_params(self) -> None:
+        """Raise a TypeError for an extra parameter that is not routed."""
         unexpected = [
             k for k in self._extra_param_names() if not k.startswith(_ROUTED_PREFIXES)
         ]
@@ -89,6 +91,7 @@ class _RoutedParamsMixin:
         return self
 
     def _routed(self, prefix: str) -> dict:
+        """Return the parameters routed to ``prefix`` (``"module"``), unprefixed."""
         return {
             k[len(prefix) + 2 :]: v
             for k, v in vars(self).items()

@@ -76,9 +76,11 @@ class _TorchStateMixin:
     _training_only: tuple[str, ...] = ("optimizer_", "callbacks_")
 
     def __getstate__(self):
+        """Pack the fitted attributes into one ``torch.save`` blob."""
         return _pack_torch_state(super().__getstate__())
 
     def __setstate__(self, state):
+        """Unpack the fitted attributes, on the CPU when there is no GPU."""
         super().__setstate__(_unpack_torch_state(state))
 
     def _clear_fitted(self) -> None:
@@ -102,6 +104,7 @@ class _CheckpointMixin:
     """skorch's ``save_params``/``load_params``, so its ``Checkpoint`` works."""
 
     def _check_initialized(self, what: str) -> None:
+        """Raise NotFittedError naming ``what`` unless the module exists."""
         if not hasattr(self, "module_"):
             raise NotFittedError(
                 f"{what} needs the module to exist: fit this {type(self).__name__} "

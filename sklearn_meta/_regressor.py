@@ -49,10 +49,12 @@ class MetaRegressorMixin(RegressorMixin):
         return _check_targets(y, len(y), self._y_shape_, self, name)
 
     def _set_target_shape(self, shape: tuple) -> None:
+        """Record the shape of one target and the number of outputs."""
         self._y_shape_ = tuple(shape)
         self.n_outputs_ = int(np.prod(shape)) if shape else 1
 
     def _fit_targets(self, pool: _Pool) -> None:
+        """Learn the targets' shape; a split needs groups (tasks) to hold out."""
         if pool.groups is None and self.train_split is not None:
             raise ValueError(
                 "train_split holds out tasks, but a pool without groups is a "
@@ -74,12 +76,14 @@ class MetaRegressorMixin(RegressorMixin):
         return EpisodeSampler._from_codes(codes, 1, self.k_shot, self.n_query)
 
     def _prepare_tasks(self, tasks):
+        """Check the tasks and learn the targets' shape from the first."""
         train, valid, pool = super()._prepare_tasks(tasks)
         first = train.stream.first()
         self._set_target_shape(first[1].shape[1:])
         return train, valid, pool
 
     def _fit_pool(self, pool: _Pool | None) -> None:
+        """Defer the adaptation to (a sample of) the pool that ``predict`` uses."""
         if pool is None:
             self.pool_state_ = None
             return
@@ -164,6 +168,7 @@ class MetaRegressorMixin(RegressorMixin):
         return torch.vmap(_r2_score)(y_query, outputs.double().reshape(y_query.shape))
 
     def __sklearn_tags__(self):
+        """Declare no NaN support, multi-output targets and determinism."""
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         tags.target_tags.multi_output = True

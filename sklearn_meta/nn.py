@@ -24,6 +24,7 @@ class _PoolIfLarge(nn.Module):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Max-pool ``x`` when its maps are large enough, else pass it on."""
         if x.shape[-1] < 2 or x.shape[-2] < 2:
             return x
         return nn.functional.max_pool2d(x, 2)

@@ -460,9 +460,11 @@ class _TaskStream:
 
     @property
     def is_finite(self) -> bool:
+        """Whether the tasks are a sequence (not an iterator)."""
         return self._tasks is not None
 
     def __len__(self) -> int:
+        """Return the number of tasks of a sequence (0 for an iterator)."""
         return len(self._tasks) if self._tasks is not None else 0
 
     def first(self) -> tuple:

@@ -83,6 +83,7 @@ class BaseGradientLearner(BaseMetaLearner):
     # -- the model -------------------------------------------------------------
 
     def _build_module(self, sample_shape, **kwargs) -> nn.Module:
+        """Build the default body: the MAML paper's MLP for tabular data, else conv4."""
         if len(sample_shape) == 1:
             # The body of the MAML paper's regression network: 2 hidden
             # layers of 40 ReLU units (the head adds the output layer).
@@ -94,6 +95,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return _default_backbone(sample_shape, **kwargs)
 
     def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
+        """Make batch norm task-wise and add the head (and Meta-SGD's step sizes)."""
         _replace_batch_norm(module)
         if isinstance(self, MetaClassifierMixin):
             head = _ClassHead(dim)
@@ -108,6 +110,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return None
 
     def _meta_params(self) -> dict[str, torch.Tensor]:
+        """Return the meta-learned initialisation: every parameter but step sizes."""
         return {
             name: p
             for name, p in self.module_.named_parameters()
@@ -115,10 +118,12 @@ class BaseGradientLearner(BaseMetaLearner):
         }
 
     def _lrs(self) -> dict[str, torch.Tensor] | None:
+        """Return the meta-learned step sizes by parameter key (None: fixed)."""
         lrs = self.module_.lrs
         return None if lrs is None else dict(lrs.items())
 
     def _step_size_of(self, name: str, lrs) -> torch.Tensor | float:
+        """Return the inner step size of parameter ``name``."""
         return self.inner_lr if lrs is None else lrs[_lr_key(name)]
 
     def _task_params(self, meta: dict, n_classes: int) -> dict:
@@ -130,11 +135,13 @@ class BaseGradientLearner(BaseMetaLearner):
         return fast
 
     def _adapted_names(self, fast: dict) -> list[str]:
+        """Return the names of the fast weights the inner loop adapts."""
         if self._adapt_body:
             return list(fast)
         return [k for k in fast if k.startswith("head.")]
 
     def _features(self, fast: dict, X: torch.Tensor, rows: int | None):
+        """Compute body features ``(n, D)`` of ``X`` under fast weights ``fast``."""
         body = {k[5:]: v for k, v in fast.items() if k.startswith("body.")}
         self.module_.set_norm_rows(rows)
         try:
@@ -143,17 +150,20 @@ class BaseGradientLearner(BaseMetaLearner):
             self.module_.set_norm_rows(None)
 
     def _head(self, fast: dict, z: torch.Tensor) -> torch.Tensor:
+        """Compute outputs of features ``z`` under fast weights ``fast``."""
         out = F.linear(z, fast["head.weight"], fast["head.bias"])
         if isinstance(self, MetaClassifierMixin):
             return out
         return out.reshape(*out.shape[:-1], *self._y_shape_)
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return one task's loss: cross-entropy or mean squared error."""
         if isinstance(self, MetaClassifierMixin):
             return F.cross_entropy(out, y)
         return F.mse_loss(out, y)
 
     def _score(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Return one task's score: accuracy or R²."""
         if isinstance(self, MetaClassifierMixin):
             return (out.argmax(-1) == y).float().mean()
         return _r2_score(y, out)
@@ -233,6 +243,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return {k: fast[k] - self._step_size_of(k, lrs) * grads[k] for k in fast}, state
 
     def _query_outputs(self, fast, X_s, X_q, z_q=None) -> torch.Tensor:
+        """Compute query outputs under ``fast``, normalised by the support."""
         if z_q is None:
             if self.module_._norms and X_s is not None:
                 # Normalised with the support's statistics under the fast weights.
@@ -245,6 +256,7 @@ class BaseGradientLearner(BaseMetaLearner):
     # -- a meta-batch -------------------------------------------------------------
 
     def _episode_losses(self, batch: _EpisodeBatch):
+        """Return per-task query losses and scores of a meta-batch."""
         if not torch.is_grad_enabled():
             # Evaluation (meta-validation): chunks bounded in samples.
             size = _eval_chunk(batch.X_support.shape[1] + batch.X_query.shape[1])
@@ -254,6 +266,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return self._task_losses(batch)
 
     def _task_losses(self, batch: _EpisodeBatch):
+        """Adapt to a batch of tasks; return their query losses and scores."""
         _, out = self._adapt_tasks(
             batch.X_support,
             batch.y_support,
@@ -279,6 +292,7 @@ class BaseGradientLearner(BaseMetaLearner):
     def _chunks(
         self, batch: _EpisodeBatch, size: int | None = None
     ) -> Iterator[_EpisodeBatch]:
+        """Yield ``batch`` in chunks of ``size`` tasks (``task_chunk_size``)."""
         size = size or self._task_chunk_size() or len(batch.X_support)
         for i in range(0, len(batch.X_support), size):
             yield _EpisodeBatch(
@@ -286,6 +300,7 @@ class BaseGradientLearner(BaseMetaLearner):
             )
 
     def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
+        """One meta-update, a chunk of tasks at a time (memory bounded by it)."""
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
         total = sum(len(b.X_support) for b in batches)
@@ -313,9 +328,11 @@ class BaseGradientLearner(BaseMetaLearner):
 
     @property
     def _adapt_steps(self) -> int:
+        """Inner steps at adaptation: ``adapt_steps``, else ``inner_steps``."""
         return self.inner_steps if self.adapt_steps is None else self.adapt_steps
 
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
+        """Adapt to one support set; keep the fast weights and norm statistics."""
         X = X.to(self.device_)
         y = y.to(self.device_)
         with torch.no_grad():
@@ -338,6 +355,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return state
 
     def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
+        """Compute an adapted state's outputs for ``X``, a chunk at a time."""
         with torch.no_grad():
             return self._map_chunks(lambda x: self._state_outputs(state, x), X)
 
@@ -382,6 +400,7 @@ class BaseGradientLearner(BaseMetaLearner):
         return torch.cat(outs)
 
     def _pool_to_adapt(self, pool: _Pool) -> _Pool:
+        """Return at most ``_POOL_ADAPT_MAX`` pool rows, spread over classes."""
         if len(pool.X) <= _POOL_ADAPT_MAX:
             return pool
         # A sample spread over the classes: the inner loop takes full-batch

@@ -53,6 +53,7 @@ class _ReptileMixin(BaseGradientLearner):
     first_order = True  # Reptile is first-order by construction.
 
     def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
+        """One inner step: SGD, or Adam with ``inner_optimizer='adam'``."""
         if self.inner_optimizer == "sgd":
             return super()._inner_update(fast, grads, lrs, state)
         t = state.get("t", 0) + 1
@@ -68,6 +69,7 @@ class _ReptileMixin(BaseGradientLearner):
         return new, state
 
     def _outer_lr(self) -> float:
+        """Return the outer step size of the current meta-update (annealed)."""
         if not self.anneal:
             return self.lr
         per_epoch = -(-self._episodes_per_epoch // self._step_size)
@@ -81,6 +83,7 @@ class _ReptileMixin(BaseGradientLearner):
         return self.lr * max(0.0, 1 - done / total)
 
     def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
+        """One Reptile update: move the initialisation towards adapted weights."""
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
         meta = self._meta_params()

@@ -195,9 +195,11 @@ class EpisodicScore(NamedTuple):
         return f"{text} %" if percent else text
 
     def __str__(self) -> str:
+        """Return ``mean ± half-width`` with 4 decimals."""
         return self.format()
 
     def __repr__(self) -> str:
+        """Return the summary with the number of episodes, not every score."""
         return (
             f"EpisodicScore(mean={self.mean:.4g}, ci95={self.ci95:.4g}, "
             f"n_episodes={self.n_episodes}, confidence={self.confidence:g})"
@@ -411,6 +413,7 @@ class _EpisodicScorer:
         return request
 
     def __repr__(self) -> str:
+        """Return the call to make_episodic_scorer that makes this scorer."""
         changed = [
             f"{name}={getattr(self, name)!r}"
             for name, default in self._defaults.items()

@@ -51,11 +51,13 @@ class Dataset:
     task: str | None = None
 
     def __post_init__(self) -> None:
+        """Validate the data set once, when it is made."""
         object.__setattr__(self, "X", np.asarray(self.X))
         object.__setattr__(self, "y", np.asarray(self.y))
         object.__setattr__(self, "task", _target_task(self.y, self.name, self.task))
 
     def __repr__(self) -> str:
+        """Return the name, shape and task, not the data."""
         n, d = self.X.shape if self.X.ndim == 2 else (len(self.X), "?")
         return f"Dataset({self.name!r}, n_samples={n}, n_features={d})"
 

@@ -35,6 +35,7 @@ class _Evaluation:
 
     @property
     def mean(self) -> float:
+        """Mean cross-validated score of the evaluation."""
         finite = [s for s in self.scores if np.isfinite(s)]
         return float(np.mean(finite)) if len(finite) == len(self.scores) else np.nan
 
@@ -48,9 +49,11 @@ class _DiskCache:
             self.directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
+        """Return the file of one evaluation, named by its key."""
         return self.directory / f"{key}.json"
 
     def get(self, key: str) -> Any:
+        """Return the cached evaluation of ``key``, or None."""
         if self.directory is None:
             return None
         try:
@@ -59,6 +62,7 @@ class _DiskCache:
             return None
 
     def put(self, key: str, value: Any) -> None:
+        """Write one evaluation to its own file (atomically)."""
         if self.directory is None:
             return
         # Write then rename, so an interruption never leaves half a file.

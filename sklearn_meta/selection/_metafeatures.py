@@ -251,6 +251,7 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         return self._describe([checked])[0]
 
     def _check_features(self) -> None:
+        """Validate ``features``; return the groups and features to compute."""
         if isinstance(self.features, dict):
             valid = set(_pymfe().valid_groups())
             unknown = sorted(set(self.features) - valid)
@@ -261,6 +262,7 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
                 )
 
     def _describe(self, datasets: list[Dataset]) -> list[dict[str, float]]:
+        """Return the meta-feature rows of data sets."""
         # One seed for every data set, so that a data set's meta-features do
         # not depend on its position in the list (and can be cached alone).
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
@@ -269,6 +271,7 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         )
 
     def _groups(self) -> dict[str, Any]:
+        """Return the pymfe groups the chosen features need."""
         if self.features == "default":
             return DEFAULT_FEATURES
         if self.features == "all":
@@ -276,6 +279,7 @@ class MetaFeatureExtractor(TransformerMixin, BaseEstimator):
         return self.features
 
     def _describe_one(self, dataset: Dataset, seed: int) -> dict[str, float]:
+        """Return the meta-features of one data set."""
         X, y = _subsample(dataset, self.max_rows, seed)
         groups = self._groups()
         regression = dataset.task == "regression"

@@ -153,12 +153,15 @@ class Portfolio(Mapping):
         return clone(self._configurations[name])
 
     def __iter__(self) -> Iterator[str]:
+        """Iterate over the configurations."""
         return iter(self._configurations)
 
     def __len__(self) -> int:
+        """Return the number of configurations."""
         return len(self._configurations)
 
     def __repr__(self) -> str:
+        """Return the portfolio's size and names."""
         names = list(self._configurations)
         shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
         return f"Portfolio({len(names)} {self.task} configurations: {shown})"

@@ -249,6 +249,7 @@ class AlgorithmRecommender(BaseEstimator):
         return self
 
     def _check_portfolio(self, task: str) -> Portfolio:
+        """Return the portfolio to evaluate, checked."""
         if self.portfolio is None:
             return default_portfolio(task, random_state=self._seed)
         portfolio = (
@@ -356,6 +357,7 @@ class AlgorithmRecommender(BaseEstimator):
         return self._rank(datasets)[0]
 
     def _rank(self, datasets: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return predicted scores of every configuration for meta-feature rows."""
         check_is_fitted(self, "scores_")
         datasets = check_datasets(datasets, task=self.portfolio_.task)
         meta = _as_matrix(self._describe(datasets), self.meta_feature_names_)

@@ -158,10 +158,11 @@ class MetaSearchCV(BaseSearchCV):
 
     @estimator.setter
     def estimator(self, value: Any) -> None:
+        """Ignore the value BaseSearchCV's constructor assigns."""
         # BaseSearchCV.__init__ assigns it; the property derives it instead.
-        pass
 
     def _checked_recommender(self) -> AlgorithmRecommender:
+        """Return the fitted recommender, or raise naming what was expected."""
         if self.recommender is None:
             raise ValueError(
                 "MetaSearchCV needs a fitted AlgorithmRecommender as recommender; "
@@ -208,6 +209,7 @@ class MetaSearchCV(BaseSearchCV):
         return self
 
     def _run_search(self, evaluate_candidates: Any) -> None:
+        """Evaluate recommended candidates, best first, within the budget."""
         ranked = self.recommendations_[: self.n_candidates]
         batch = max(1, effective_n_jobs(self.n_jobs))
         for start in range(0, len(ranked), batch):
@@ -224,6 +226,7 @@ class MetaSearchCV(BaseSearchCV):
                 break
 
     def __sklearn_tags__(self):
+        """Declare the tags of the recommender's task."""
         try:
             tags = super().__sklearn_tags__()
         except (NotFittedError, ValueError):
