@@ -79,7 +79,43 @@ def _encode_classes(splitter: object, y: ArrayLike | None) -> np.ndarray:
     return codes
 
 
-class ClassKFold(BaseCrossValidator):
+class _ClassSplitMixin:
+    """``split`` of the class splitters: encode ``y``, then split its classes."""
+
+    def split(
+        self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Generate indices to split data into training and test set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; only its length is used.
+
+        y : array-like of shape (n_samples,)
+            Class labels, any hashable values. Required despite the default,
+            which exists for API compatibility.
+
+        groups : array-like of shape (n_samples,), default=None
+            Ignored, with a warning when given.
+
+        Yields
+        ------
+        train : ndarray
+            The training set indices for that split.
+
+        test : ndarray
+            The testing set indices for that split: all samples of the classes
+            it holds out.
+        """
+        _warn_groups_ignored(self, groups)
+        X, y, groups = indexable(X, y, groups)
+        codes = _encode_classes(self, y)
+        n_classes = int(codes.max()) + 1 if codes.size else 0
+        yield from self._class_splits(codes, n_classes)
+
+
+class ClassKFold(_ClassSplitMixin, BaseCrossValidator):
     """K-fold cross-validator whose test folds hold classes unseen in training.
 
     The distinct values of ``y`` (the classes) are dealt into ``n_splits``
@@ -154,36 +190,8 @@ class ClassKFold(BaseCrossValidator):
         self.shuffle = shuffle
         self.random_state = random_state
 
-    def split(
-        self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Generate indices to split data into training and test set.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; only its length is used.
-
-        y : array-like of shape (n_samples,)
-            Class labels, any hashable values. Required despite the default,
-            which exists for API compatibility.
-
-        groups : array-like of shape (n_samples,), default=None
-            Ignored, with a warning when given.
-
-        Yields
-        ------
-        train : ndarray
-            The training set indices for that split.
-
-        test : ndarray
-            The testing set indices for that split: all samples of the classes
-            held out in this fold.
-        """
-        _warn_groups_ignored(self, groups)
-        X, y, groups = indexable(X, y, groups)
-        codes = _encode_classes(self, y)
-        n_classes = int(codes.max()) + 1 if codes.size else 0
+    def _class_splits(self, codes: np.ndarray, n_classes: int):
+        """Yield train and test indices, each fold's classes held out in turn."""
         if self.n_splits > n_classes:
             raise ValueError(
                 f"n_splits={self.n_splits} is larger than the number of classes "
@@ -224,7 +232,7 @@ class ClassKFold(BaseCrossValidator):
         return self.n_splits
 
 
-class ClassShuffleSplit(BaseShuffleSplit):
+class ClassShuffleSplit(_ClassSplitMixin, BaseShuffleSplit):
     """Random train/test splits that hold out whole classes.
 
     Each split draws a random set of classes (distinct values of ``y``) for
@@ -259,6 +267,11 @@ class ClassShuffleSplit(BaseShuffleSplit):
     sklearn.model_selection.GroupShuffleSplit : The same over ``groups``; use
         it when ``groups`` are the tasks (ClassShuffleSplit ignores them).
 
+    Notes
+    -----
+    Each call of ``split`` may draw other classes unless ``random_state`` is
+    an integer.
+
     Examples
     --------
     >>> import numpy as np
@@ -289,41 +302,8 @@ class ClassShuffleSplit(BaseShuffleSplit):
         )
         self._default_test_size = 0.2
 
-    def split(
-        self, X: ArrayLike, y: ArrayLike | None = None, groups: ArrayLike | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Generate indices to split data into training and test set.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data; only its length is used.
-
-        y : array-like of shape (n_samples,)
-            Class labels, any hashable values. Required despite the default,
-            which exists for API compatibility.
-
-        groups : array-like of shape (n_samples,), default=None
-            Ignored, with a warning when given.
-
-        Yields
-        ------
-        train : ndarray
-            The training set indices for that split.
-
-        test : ndarray
-            The testing set indices for that split.
-
-        Notes
-        -----
-        Randomized CV splitters may return different results for each call of
-        split. You can make the results identical by setting ``random_state``
-        to an integer.
-        """
-        _warn_groups_ignored(self, groups)
-        X, y, groups = indexable(X, y, groups)
-        codes = _encode_classes(self, y)
-        n_classes = int(codes.max()) + 1 if codes.size else 0
+    def _class_splits(self, codes: np.ndarray, n_classes: int):
+        """Yield train and test indices, random classes held out each time."""
         test_size = self.test_size
         if test_size is None and self.train_size is None:
             test_size = self._default_test_size
