@@ -43,6 +43,8 @@ class MetaRegressorMixin(RegressorMixin):
 
     _score_name = "r2"
     _classification = False
+    #: An episode is a support/query split of one task: a single "way".
+    _train_n_way = 1
 
     def _check_targets(self, y, name: str = "y_support") -> np.ndarray:
         """Validate targets against the shape seen in ``fit``; return float32."""

@@ -1,0 +1,150 @@
+"""Tests of the one validation path (``sklearn_meta/_validation.py``)."""
+
+import re
+
+import numpy as np
+import pytest
+
+import sklearn_meta._validation as validation
+from sklearn_meta import MAMLRegressor, PrototypicalClassifier
+from sklearn_meta._random import Stream
+from sklearn_meta.tasks import EpisodeSampler
+
+from .conftest import FAST
+
+REGRESSOR = dict(
+    k_shot=3,
+    n_query=3,
+    max_epochs=1,
+    episodes_per_epoch=4,
+    meta_batch_size=2,
+    n_eval_episodes=5,
+    random_state=0,
+)
+
+
+def _tabular(n_classes=6, per_class=8, n_features=4, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), per_class)
+    X = rng.normal(size=(len(y), n_features)) + y[:, None]
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier():
+    X, y = _tabular()
+    return PrototypicalClassifier(**FAST).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def fitted_regressor():
+    X, _ = _tabular()
+    groups = np.repeat(np.arange(6), 8)
+    y = X.sum(1)
+    return MAMLRegressor(**REGRESSOR).fit(X, y, groups=groups)
+
+
+def test_groups_length_error_has_one_wording_in_fit_and_score(fitted_classifier):
+    """Check that fit and score word a groups-length mismatch the same way."""
+    X, y = _tabular()
+    msg = re.escape(
+        f"groups has 3 entries but X has {len(X)} samples; give one group per sample."
+    )
+    with pytest.raises(ValueError, match=msg):
+        PrototypicalClassifier(**FAST).fit(X, y, groups=[0, 1, 2])
+    with pytest.raises(ValueError, match=msg):
+        fitted_classifier.score(X, y, groups=[0, 1, 2])
+
+
+def test_regressor_groups_length_error_has_the_same_wording(fitted_regressor):
+    """Check that a regressor words a groups-length mismatch as a classifier does."""
+    X, _ = _tabular()
+    msg = re.escape(
+        f"groups has 2 entries but X has {len(X)} samples; give one group per sample."
+    )
+    with pytest.raises(ValueError, match=msg):
+        MAMLRegressor(**REGRESSOR).fit(X, X.sum(1), groups=[0, 1])
+    with pytest.raises(ValueError, match=msg):
+        fitted_regressor.score(X, X.sum(1), groups=[0, 1])
+
+
+def test_score_raises_when_labels_and_samples_differ_in_length(fitted_classifier):
+    """Check the error when score gets fewer labels than samples."""
+    X, y = _tabular()
+    msg = re.escape(
+        f"y has {len(y) - 1} entries but X has {len(X)} samples; give one label "
+        "per sample."
+    )
+    with pytest.raises(ValueError, match=msg):
+        fitted_classifier.score(X, y[:-1])
+
+
+def test_regressor_score_rejects_non_finite_targets(fitted_regressor):
+    """Check that a NaN target in score raises instead of scoring NaN."""
+    X, _ = _tabular()
+    y = X.sum(1)
+    y[5] = np.nan
+    with pytest.raises(ValueError, match="y contains NaN or infinity"):
+        fitted_regressor.score(X, y, groups=np.repeat(np.arange(6), 8))
+
+
+def test_fit_builds_the_sampler_from_the_validated_codes(monkeypatch):
+    """Check that fit samples episodes without validating the labels again."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("EpisodeSampler re-validated a checked pool")
+
+    monkeypatch.setattr(EpisodeSampler, "__init__", refuse)
+    X, y = _tabular()
+    clf = PrototypicalClassifier(**FAST).fit(X, y.astype(str))
+    assert clf.predict(X[:3]).dtype.kind == "U"
+
+
+def test_sampler_names_the_original_labels_of_a_validated_pool():
+    """Check that a too-small class is named by its label, not its code."""
+    X, y = _tabular(n_classes=4, per_class=3)
+    labels = np.array(["ant", "bee", "cat", "dog"])[y]
+    msg = r"class\(es\) 'ant', 'bee', 'cat', 'dog' have 3, 3, 3, 3"
+    with pytest.raises(ValueError, match=msg):
+        PrototypicalClassifier(**{**FAST, "n_query": 5}).fit(X, labels)
+
+
+def test_adapted_estimator_validates_queries_once(fitted_classifier, monkeypatch):
+    """Check that an adapted classifier runs sklearn's validation once per predict."""
+    X, y = _tabular()
+    adapted = fitted_classifier.adapt(X[::8], y[::8])
+    calls = []
+    original = validation.validate_data
+
+    def counting(*args, **kwargs):
+        calls.append(type(args[0]).__name__)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(validation, "validate_data", counting)
+    adapted.predict(X[:5])
+    assert calls == ["AdaptedClassifier"]
+    calls.clear()
+    fitted_classifier.adapt(X[::8], y[::8])
+    assert calls == ["AdaptedClassifier"]
+
+
+def test_adapted_estimator_rejects_samples_of_another_shape(fitted_classifier):
+    """Check that queries of another sample shape than the learner's raise."""
+    X, y = _tabular()
+    adapted = fitted_classifier.adapt(X[::8], y[::8])
+    with pytest.raises(ValueError, match="X has 5 features, but AdaptedClassifier"):
+        adapted.predict(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_random_streams_are_distinct():
+    """Check that no two named random streams share a number."""
+    assert len(Stream.__members__) == len(list(Stream))
+
+
+def test_failed_fit_leaves_no_fitted_attribute():
+    """Check that a fit failing after set-up clears every fitted attribute."""
+    X, y = _tabular()
+    clf = PrototypicalClassifier(**{**FAST, "n_way": 10})
+    with pytest.raises(ValueError, match="n_way=10 is larger"):
+        clf.fit(X, y)
+    assert [k for k in vars(clf) if k.endswith("_")] == []
