@@ -128,10 +128,25 @@ def test_task_samplers_draw_tasks_in_their_ranges():
     "make, bad, match",
     [
         (PointNavigationEnv, dict(goal=(1, 2, 3)), "goal must be 2 finite numbers"),
-        (PointNavigationEnv, dict(max_episode_steps=0), "max_episode_steps must be"),
+        (
+            PointNavigationEnv,
+            dict(max_episode_steps=0),
+            r"The 'max_episode_steps' parameter of PointNavigationEnv\.__init__ must "
+            r"be an int in the range \[1, inf\)\. Got 0 instead\.",
+        ),
         (BernoulliBanditEnv, dict(probs=[0.5, 1.5]), "probs must be a 1-D array"),
-        (BernoulliBanditTasks, dict(n_arms=1), "n_arms must be an integer >= 2"),
-        (CartPoleTaskEnv, dict(length=0), "length must be a positive number"),
+        (
+            BernoulliBanditTasks,
+            dict(n_arms=1),
+            r"The 'n_arms' parameter of BernoulliBanditTasks\.__init__ must be an "
+            r"int in the range \[2, inf\)\. Got 1 instead\.",
+        ),
+        (
+            CartPoleTaskEnv,
+            dict(length=0),
+            r"The 'length' parameter of CartPoleTaskEnv\.__init__ must be a float "
+            r"in the range \(0\.0, inf\)\. Got 0 instead\.",
+        ),
         (CartPoleTasks, dict(masspole=(2, 1)), r"masspole must be a pair"),
         (PointNavigationTasks, dict(goal_low=1, goal_high=0), "goal_low, goal_high"),
     ],
