@@ -16,7 +16,7 @@ import gymnasium
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._available_if import available_if
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.func import vmap
 
