@@ -128,10 +128,25 @@ def test_task_samplers_draw_tasks_in_their_ranges():
     "make, bad, match",
     [
         (PointNavigationEnv, dict(goal=(1, 2, 3)), "goal must be 2 finite numbers"),
-        (PointNavigationEnv, dict(max_episode_steps=0), "max_episode_steps must be"),
+        (
+            PointNavigationEnv,
+            dict(max_episode_steps=0),
+            r"The 'max_episode_steps' parameter of PointNavigationEnv\.__init__ must "
+            r"be an int in the range \[1, inf\)\. Got 0 instead\.",
+        ),
         (BernoulliBanditEnv, dict(probs=[0.5, 1.5]), "probs must be a 1-D array"),
-        (BernoulliBanditTasks, dict(n_arms=1), "n_arms must be an integer >= 2"),
-        (CartPoleTaskEnv, dict(length=0), "length must be a positive number"),
+        (
+            BernoulliBanditTasks,
+            dict(n_arms=1),
+            r"The 'n_arms' parameter of BernoulliBanditTasks\.__init__ must be an "
+            r"int in the range \[2, inf\)\. Got 1 instead\.",
+        ),
+        (
+            CartPoleTaskEnv,
+            dict(length=0),
+            r"The 'length' parameter of CartPoleTaskEnv\.__init__ must be a float "
+            r"in the range \(0\.0, inf\)\. Got 0 instead\.",
+        ),
         (CartPoleTasks, dict(masspole=(2, 1)), r"masspole must be a pair"),
         (PointNavigationTasks, dict(goal_low=1, goal_high=0), "goal_low, goal_high"),
     ],
@@ -788,15 +803,53 @@ def test_errors_for_bad_task_samplers_and_environments(navigation_policy):
     with pytest.raises(
         ValueError, match=r"'n_episodes' parameter of AdaptedPolicy must be None or"
     ):
+        AdaptedPolicy(navigation_policy, n_episodes=0).fit(PointNavigationEnv())
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The 'n_episodes' parameter of MAMLPolicy.adapt must be None or an int "
+            "in the range [1, inf). Got 0 instead."
+        ),
+    ):
         navigation_policy.adapt(PointNavigationEnv(), n_episodes=0)
-    with pytest.raises(ValueError, match="n_episodes must be a positive integer"):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'random_state' parameter of MAMLPolicy\.adapt must be None, an "
+        r"instance of 'int', .* Got 'x' instead\.",
+    ):
+        navigation_policy.adapt(PointNavigationEnv(), random_state="x")
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The 'n_episodes' parameter of AdaptedPolicy.score must be None or an "
+            "int in the range [1, inf). Got 0 instead."
+        ),
+    ):
         navigation_policy.adapt(PointNavigationEnv(max_episode_steps=5)).score(
             PointNavigationEnv(), 0
         )
-    with pytest.raises(ValueError, match="steps must be an integer >= 0; got -1"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The 'steps' parameter of MAMLPolicy.adaptation_returns must be None or "
+            "an int in the range [0, inf). Got -1 instead."
+        ),
+    ):
         navigation_policy.adaptation_returns(PointNavigationTasks(), steps=-1)
-    with pytest.raises(ValueError, match="n_tasks must be a positive integer; got 0"):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "The 'n_tasks' parameter of MAMLPolicy.adaptation_returns must be None "
+            "or an int in the range [1, inf). Got 0 instead."
+        ),
+    ):
         navigation_policy.adaptation_returns(PointNavigationTasks(), n_tasks=0)
+    with pytest.raises(
+        ValueError,
+        match=r"The 'random_state' parameter of MAMLPolicy\.adaptation_returns must "
+        r"be None, an instance of 'int', .* Got 1\.5 instead\.",
+    ):
+        navigation_policy.adaptation_returns(PointNavigationTasks(), random_state=1.5)
     with pytest.raises(ValueError, match="X has 3 features"):
         navigation_policy.predict(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="The 'inner_lr' parameter of MAMLPolicy"):

@@ -15,6 +15,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "`pip install sklearn-meta[rl]` (or `pip install gymnasium`)."
     ) from exc
 
+from ._adapted import AdaptedPolicy
 from ._envs import (
     BernoulliBanditEnv,
     BernoulliBanditTasks,
@@ -27,7 +28,7 @@ from ._envs import (
     PointNavigationVectorEnv,
     make_vector_env,
 )
-from ._maml import AdaptedPolicy, MAMLPolicy
+from ._maml import MAMLPolicy
 
 __all__ = [
     "AdaptedPolicy",

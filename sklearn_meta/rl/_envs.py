@@ -16,6 +16,7 @@ environment.
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .._random import _as_generator
+from .._sklearn import Interval, validate_params
 
 __all__ = [
     "BernoulliBanditEnv",
@@ -44,20 +46,23 @@ __all__ = [
 ]
 
 
-def _check_int(value, name: str, low: int = 1) -> int:
-    """Return ``value`` as an int, or raise a ValueError unless it is one >= ``low``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < low
-    ):
-        expected = "a positive integer" if low == 1 else f"an integer >= {low}"
-        raise ValueError(f"{name} must be {expected}; got {value!r}.")
-    return int(value)
+#: Constraints of constructor arguments: an episode's horizon, a positive number.
+_HORIZON = [Interval(numbers.Integral, 1, None, closed="left")]
+_POSITIVE = [Interval(numbers.Real, 0, None, closed="neither")]
 
 
-def _check_horizon(max_episode_steps) -> int:
-    return _check_int(max_episode_steps, "max_episode_steps")
+def _checked(**constraints):
+    """Check constructor arguments as estimators check parameters (a ValueError)."""
+    return validate_params(constraints, prefer_skip_nested_validation=True)
+
+
+class _TaskSampler:
+    """A task sampler, shown by its arguments as an estimator is."""
+
+    def __repr__(self) -> str:
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        args = ", ".join(f"{name}={getattr(self, name)}" for name in names)
+        return f"{type(self).__name__}({args})"
 
 
 def _spec(name: str, max_episode_steps: int, **kwargs) -> EnvSpec:
@@ -106,7 +111,7 @@ class _BatchedVectorEnv(VectorEnv):
         self.single_action_space = single_env.action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
         self.spec = _spec(self._name, self.max_episode_steps)
         self._t = 0
 
@@ -184,11 +189,12 @@ class PointNavigationEnv(gymnasium.Env):
     max_speed = 0.1
     goal_tolerance = 0.01
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, goal=(0.5, 0.5), max_episode_steps: int = 100):
         self.goal = np.asarray(goal, dtype=np.float64)
         if self.goal.shape != (2,) or not np.isfinite(self.goal).all():
             raise ValueError(f"goal must be 2 finite numbers (x, y); got {goal!r}.")
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
         self.spec = _spec(
             "PointNavigation", self.max_episode_steps, goal=tuple(self.goal.tolist())
         )
@@ -244,6 +250,7 @@ class PointNavigationVectorEnv(_BatchedVectorEnv):
 
     _name = "PointNavigation"
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, goals, max_episode_steps: int = 100):
         self.goals = np.asarray(goals, dtype=np.float64)
         if self.goals.ndim != 2 or self.goals.shape[1] != 2:
@@ -266,7 +273,7 @@ class PointNavigationVectorEnv(_BatchedVectorEnv):
         )
 
 
-class PointNavigationTasks:
+class PointNavigationTasks(_TaskSampler):
     """Sample 2D navigation tasks: goals uniform in a square.
 
     Calling the sampler with a random state returns a new
@@ -288,13 +295,14 @@ class PointNavigationTasks:
     [0.137, -0.23]
     """
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(
         self, goal_low: float = -0.5, goal_high: float = 0.5, max_episode_steps=100
     ):
         self.goal_low, self.goal_high = _check_range(
             (goal_low, goal_high), "(goal_low, goal_high)"
         )
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
 
     def __call__(self, random_state=None) -> PointNavigationEnv:
         """Return an environment for a random goal.
@@ -312,13 +320,6 @@ class PointNavigationTasks:
         rng = _as_generator(random_state)
         goal = rng.uniform(self.goal_low, self.goal_high, size=2)
         return PointNavigationEnv(goal, self.max_episode_steps)
-
-    def __repr__(self) -> str:
-        return (
-            f"PointNavigationTasks(goal_low={self.goal_low}, "
-            f"goal_high={self.goal_high}, "
-            f"max_episode_steps={self.max_episode_steps})"
-        )
 
 
 class BernoulliBanditEnv(gymnasium.Env):
@@ -347,6 +348,7 @@ class BernoulliBanditEnv(gymnasium.Env):
 
     metadata = {"render_modes": []}
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, probs=(0.2, 0.8), max_episode_steps: int = 10):
         self.probs = np.asarray(probs, dtype=np.float64)
         if (
@@ -358,7 +360,7 @@ class BernoulliBanditEnv(gymnasium.Env):
                 "probs must be a 1-D array of at least 2 probabilities in [0, 1]; "
                 f"got {probs!r}."
             )
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
         self.spec = _spec(
             "BernoulliBandit", self.max_episode_steps, probs=tuple(self.probs.tolist())
         )
@@ -410,6 +412,7 @@ class BernoulliBanditVectorEnv(_BatchedVectorEnv):
 
     _name = "BernoulliBandit"
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, probs, max_episode_steps: int = 10):
         self.probs = np.asarray(probs, dtype=np.float64)
         if self.probs.ndim != 2:
@@ -430,7 +433,7 @@ class BernoulliBanditVectorEnv(_BatchedVectorEnv):
         return obs, reward, np.zeros(self.num_envs, dtype=bool)
 
 
-class BernoulliBanditTasks:
+class BernoulliBanditTasks(_TaskSampler):
     """Sample bandit tasks: each arm's reward probability uniform in [0, 1].
 
     Parameters
@@ -447,9 +450,13 @@ class BernoulliBanditTasks:
     [0.64, 0.27, 0.04]
     """
 
+    @_checked(
+        n_arms=[Interval(numbers.Integral, 2, None, closed="left")],
+        max_episode_steps=_HORIZON,
+    )
     def __init__(self, n_arms: int = 5, max_episode_steps: int = 10):
-        self.n_arms = _check_int(n_arms, "n_arms", low=2)
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.n_arms = int(n_arms)
+        self.max_episode_steps = int(max_episode_steps)
 
     def __call__(self, random_state=None) -> BernoulliBanditEnv:
         """Return a bandit with random arm probabilities.
@@ -466,12 +473,6 @@ class BernoulliBanditTasks:
         """
         rng = _as_generator(random_state)
         return BernoulliBanditEnv(rng.random(self.n_arms), self.max_episode_steps)
-
-    def __repr__(self) -> str:
-        return (
-            f"BernoulliBanditTasks(n_arms={self.n_arms}, "
-            f"max_episode_steps={self.max_episode_steps})"
-        )
 
 
 class CartPoleTaskEnv(CartPoleEnv):
@@ -500,18 +501,16 @@ class CartPoleTaskEnv(CartPoleEnv):
     0.3
     """
 
+    @_checked(length=_POSITIVE, masspole=_POSITIVE, max_episode_steps=_HORIZON)
     def __init__(
         self, length: float = 0.5, masspole: float = 0.1, max_episode_steps=200
     ):
         super().__init__()
-        for name, value in (("length", length), ("masspole", masspole)):
-            if not isinstance(value, numbers.Real) or not value > 0:
-                raise ValueError(f"{name} must be a positive number; got {value!r}.")
         self.length = float(length)
         self.masspole = float(masspole)
         self.total_mass = self.masspole + self.masscart
         self.polemass_length = self.masspole * self.length
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
         self.spec = _spec(
             "CartPoleTask",
             self.max_episode_steps,
@@ -566,6 +565,7 @@ class CartPoleVectorEnv(_BatchedVectorEnv):
 
     _name = "CartPoleTask"
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, length, masspole, max_episode_steps: int = 200):
         self.length = np.asarray(length, dtype=np.float64)
         self.masspole = np.asarray(masspole, dtype=np.float64)
@@ -612,7 +612,7 @@ class CartPoleVectorEnv(_BatchedVectorEnv):
         return self._state.astype(np.float32), np.ones(self.num_envs), terminated
 
 
-class CartPoleTasks:
+class CartPoleTasks(_TaskSampler):
     """Sample CartPole tasks: pole half-length and mass uniform in ranges.
 
     Parameters
@@ -632,10 +632,11 @@ class CartPoleTasks:
     (0.728, 0.171)
     """
 
+    @_checked(max_episode_steps=_HORIZON)
     def __init__(self, length=(0.25, 1.0), masspole=(0.05, 0.5), max_episode_steps=200):
         self.length = _check_range(length, "length", low=1e-6)
         self.masspole = _check_range(masspole, "masspole", low=1e-6)
-        self.max_episode_steps = _check_horizon(max_episode_steps)
+        self.max_episode_steps = int(max_episode_steps)
 
     def __call__(self, random_state=None) -> CartPoleTaskEnv:
         """Return a CartPole with a random pole.
@@ -653,12 +654,6 @@ class CartPoleTasks:
         rng = _as_generator(random_state)
         length, masspole = rng.uniform(*self.length), rng.uniform(*self.masspole)
         return CartPoleTaskEnv(length, masspole, self.max_episode_steps)
-
-    def __repr__(self) -> str:
-        return (
-            f"CartPoleTasks(length={self.length}, masspole={self.masspole}, "
-            f"max_episode_steps={self.max_episode_steps})"
-        )
 
 
 def make_vector_env(
