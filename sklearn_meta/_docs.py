@@ -232,6 +232,8 @@ _DEFAULTS: dict[str, object] = {
     "history_note": "",
 }
 
+_LITERAL = re.compile(r"``.+?``")
+_KEEP = "\x00"  # stands for a space that must not break a line
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)%\((?P<key>\w+)\)s[ ]*$", re.MULTILINE)
 
 
@@ -249,6 +251,8 @@ def _render(key: str, indent: str, values: dict, text: str | None = None) -> str
         )
     entry = _ENTRIES[key]
     description = " ".join((text or entry.text).format(**values).split())
+    # An inline literal such as ``(n, C, H, W)`` stays on one line.
+    description = _LITERAL.sub(lambda m: m[0].replace(" ", _KEEP), description)
     body = textwrap.fill(
         description,
         _WIDTH,
@@ -257,6 +261,7 @@ def _render(key: str, indent: str, values: dict, text: str | None = None) -> str
         break_long_words=False,
         break_on_hyphens=False,
     )
+    body = body.replace(_KEEP, " ")
     return f"{indent}{entry.name} : {entry.type.format(**values)}\n{body}"
 
 
