@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from .._docs import learner_doc
 from ._base import _GradientClassifier, _GradientRegressor
-from ._docs import learner_doc
 
 _REFERENCES = """\
     .. [1] A. Raghu, M. Raghu, S. Bengio and O. Vinyals, "Rapid Learning or

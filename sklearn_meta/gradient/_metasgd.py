@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._docs import learner_doc
 from ._base import _GradientClassifier, _GradientRegressor, _lr_key, _MetaModel
-from ._docs import learner_doc
 
 _REFERENCES = """\
     .. [1] Z. Li, F. Zhou, F. Chen and H. Li, "Meta-SGD: Learning to Learn

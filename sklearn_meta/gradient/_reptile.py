@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from .._docs import learner_doc
 from .._sklearn import StrOptions
 from ..base import MetaClassifierMixin, MetaRegressorMixin
 from ..tasks import _EpisodeBatch
 from ._base import BaseGradientLearner
-from ._docs import learner_doc
 
 _ADAM_BETAS = (0.0, 0.999)  # the paper's inner Adam: no first-moment averaging
 _ADAM_EPS = 1e-8

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import numbers
 from abc import abstractmethod
+from functools import partial
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from .._episodes import _SCORING_CHUNK
+from .._functional import _embed_episodes, _embed_used_rows
+from .._sklearn import Interval
 from ..base import BaseMetaLearner, MetaClassifierMixin
 from ..tasks import _EpisodeBatch
+
+#: The documented defaults and phrases the metric learners share (the entries
+#: themselves are in :mod:`sklearn_meta._docs`).
+_DOC_VALUES = {
+    "module_role": (
+        "The embedding network: maps ``(n, *sample_shape)`` to ``(n, ...)`` "
+        "(flattened to ``(n, D)``)."
+    ),
+    "meta_batch_size": 1,
+    "meta_batch_note": ", embedded in one forward pass",
+    "train_split_note": (
+        ", which skorch's ``EarlyStopping`` and ``Checkpoint`` callbacks can monitor"
+    ),
+}
 
 
 class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
@@ -19,7 +37,14 @@ class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
     A subclass says how to summarise an embedded support set
     (:meth:`_support_summary`) and how to score embedded queries against that
     summary (:meth:`_query_logits`); everything is batched over episodes.
+    The ``train_n_way`` parameter (the ways of training episodes) is
+    constrained and read here; a learner without it trains with ``n_way``.
     """
+
+    _parameter_constraints: dict = {
+        **BaseMetaLearner._parameter_constraints,
+        "train_n_way": [None, Interval(numbers.Integral, 2, None, closed="left")],
+    }
 
     @abstractmethod
     def _support_summary(
@@ -38,19 +63,19 @@ class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
         Computed from the summary :meth:`_support_summary` returned.
         """
 
+    @property
+    def _train_n_way(self) -> int:
+        train_n_way = getattr(self, "train_n_way", None)
+        return self.n_way if train_n_way is None else train_n_way
+
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
         """Embeddings ``(n, D)`` of samples ``(n, *sample_shape)``."""
         return self.module_(X).flatten(1)
 
     def _episode_losses(self, batch: _EpisodeBatch):
-        B, n_support = batch.y_support.shape
-        n_query = batch.y_query.shape[1]
-        # Support and query of every episode in one forward pass.
-        z = self._embed(
-            torch.cat([batch.X_support.flatten(0, 1), batch.X_query.flatten(0, 1)])
+        z_support, z_query = _embed_episodes(
+            self._embed, batch.X_support, batch.X_query
         )
-        z_support = z[: B * n_support].view(B, n_support, -1)
-        z_query = z[B * n_support :].view(B, n_query, -1)
         logits = self._query_logits(
             self._support_summary(z_support, batch.y_support, batch.n_classes), z_query
         )
@@ -58,7 +83,7 @@ class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
             F.cross_entropy(
                 logits.flatten(0, 1), batch.y_query.flatten(), reduction="none"
             )
-            .view(B, n_query)
+            .view(batch.y_query.shape)
             .mean(1)
         )
         accuracy = (logits.argmax(-1) == batch.y_query).float().mean(1)
@@ -76,18 +101,13 @@ class BaseMetricLearner(MetaClassifierMixin, BaseMetaLearner):
             return self._query_logits(state["summary"], z[None])[0]
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
-        # Embeddings in eval mode do not depend on the batch, so every sample
-        # the episodes use is embedded once, then episodes are index arithmetic.
-        used, inverse = np.unique(
-            np.concatenate([support, query], axis=1), return_inverse=True
+        z, positions = _embed_used_rows(
+            partial(self._map_chunks, self._embed), X, support, query
         )
-        inverse = inverse.reshape(len(support), -1)
-        z = self._map_chunks(self._embed, X[used])
         n_support = support.shape[1]
         y_s = torch.as_tensor(y_support, device=z.device)
         logits = []
-        for i in range(0, len(support), _SCORING_CHUNK):
-            pos = torch.as_tensor(inverse[i : i + _SCORING_CHUNK], device=z.device)
+        for pos in positions.split(_SCORING_CHUNK):
             z_s, z_q = z[pos[:, :n_support]], z[pos[:, n_support:]]
             summary = self._support_summary(z_s, y_s.expand(len(pos), -1), n_way)
             logits.append(self._query_logits(summary, z_q))

@@ -18,10 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._docs import fill_doc
 from .._sklearn import Interval, StrOptions
 from .._validation import _check_pool
 from ..tasks import _check_task
 from ._base import BaseMetricLearner
+from ._prototypical import _compute_prototypes
 
 
 class _Minibatch(NamedTuple):
@@ -106,9 +108,8 @@ def _fit_heads(
     summing them fits every head as if alone.
     """
     z = z_support.detach()
-    one_hot = F.one_hot(y_support, n_classes).to(z.dtype)
-    means = (one_hot.transpose(1, 2) @ z) / one_hot.sum(1).clamp_min(1)[..., None]
-    W = means.transpose(1, 2).clone().requires_grad_(True)
+    W = _compute_prototypes(z, y_support, n_classes).transpose(1, 2)
+    W = W.clone().requires_grad_(True)
     b = torch.zeros(
         z.shape[0], n_classes, dtype=z.dtype, device=z.device, requires_grad=True
     )
@@ -127,7 +128,8 @@ def _fit_heads(
 
 
 class FineTuneClassifier(BaseMetricLearner):
-    """Transfer baseline: pre-train on all classes, fit a new head per task.
+    __doc__ = fill_doc(
+        """Transfer baseline: pre-train on all classes, fit a new head per task.
 
     ``fit`` trains the backbone and a classification head as an ordinary
     classifier over every class of the training pool (with ``groups``, every
@@ -141,50 +143,23 @@ class FineTuneClassifier(BaseMetricLearner):
 
     Parameters
     ----------
-    module : torch.nn.Module instance or class, default=None
-        The backbone (an embedding). A class is instantiated with the
-        ``module__*`` parameters; an instance is copied, never trained in place.
-        None uses :class:`~sklearn_meta.nn.Conv4` for images and
-        :class:`~sklearn_meta.nn.MLP` for tabular data.
-    n_way : int, default=5
-        Classes per episode in :meth:`score` and in meta-validation.
-    k_shot : int, default=1
-        Support examples per class in those episodes.
-    n_query : int, default=15
-        Query examples per class in those episodes.
+    %(module)s
+    %(episode)s
     head : {"linear", "cosine"}, default="linear"
         The head fitted at pre-training and at adaptation.
     cosine_scale : float, default=10.0
         Scale of the cosine head's logits.
     batch_size : int, default=64
         Samples per pre-training step.
-    max_epochs : int, default=10
-        Passes over the training pool.
-    lr : float, default=1e-3
-        Learning rate of the pre-training optimiser.
-    optimizer : callable, default=torch.optim.Adam
-        Pre-training optimiser class; ``optimizer__*`` parameters go to it.
+    %(max_epochs)s
+    %(lr)s
+    %(optimizer)s
     adapt_steps : int, default=100
         SGD steps that fit a head to a support set.
     adapt_lr : float, default=0.01
         Learning rate of those steps.
-    train_split : float, cross-validator or None, default=None
-        Hold out classes for meta-validation (episodic ``valid_loss`` and
-        ``valid_acc`` in the history), as in the meta-learners.
-    n_valid_episodes : int, default=100
-        Meta-validation episodes per epoch.
-    n_eval_episodes : int, default=600
-        Episodes :meth:`score` averages over.
-    device : str or torch.device, default="auto"
-        Where to train: "auto" takes CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Added to the default ones.
-    verbose : int, default=0
-        Print a progress bar and a per-epoch log when positive.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the minibatches.
-    **kwargs : dict
-        ``module__*`` and ``optimizer__*`` parameters.
+    %(validation)s
+    %(runtime)s
 
     Attributes
     ----------
@@ -192,11 +167,9 @@ class FineTuneClassifier(BaseMetricLearner):
         Backbone (``module_.backbone``) and pre-training head (``module_.head``).
     n_pretrain_classes_ : int
         Outputs of the pre-training head.
-    classes_ : ndarray of shape (n_classes,)
-        Classes of the training pool (after ``fit(X, y)``).
-    history_ : skorch.history.History
-        Per-epoch and per-batch records (``train_acc`` is the pre-training
-        accuracy).
+    %(training_attributes)s
+    %(classes_)s
+    %(data_attributes)s
 
     References
     ----------
@@ -212,7 +185,14 @@ class FineTuneClassifier(BaseMetricLearner):
     ...                          random_state=0).fit(X[y < 7], y[y < 7])
     >>> clf.score(X[y >= 7], y[y >= 7]) > 0.5
     True
-    """
+    """,
+        module_role="The backbone (an embedding).",
+        n_way_note=" (in :meth:`score` and in meta-validation)",
+        training="pre-training: passes over the training pool",
+        optimiser="pre-training optimiser",
+        seeded="the initialisation, the minibatches and the episodes",
+        history_note=" (``train_acc`` is the pre-training accuracy)",
+    )
 
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,

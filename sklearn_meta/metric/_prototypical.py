@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch.nn import functional as F
 
-from .._sklearn import Interval
-from ._base import BaseMetricLearner
+from .._docs import fill_doc
+from ._base import _DOC_VALUES, BaseMetricLearner
 
 
 def _compute_prototypes(
@@ -35,7 +33,8 @@ def _squared_euclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 class PrototypicalClassifier(BaseMetricLearner):
-    """Prototypical Networks: classify by distance to class means in an embedding.
+    __doc__ = fill_doc(
+        """Prototypical Networks: classify by distance to class means in an embedding.
 
     The embedding network is meta-learned so that, in every episode, each query
     is nearest to the mean embedding (the *prototype*) of its class's support
@@ -46,76 +45,23 @@ class PrototypicalClassifier(BaseMetricLearner):
 
     Parameters
     ----------
-    module : torch.nn.Module instance or class, default=None
-        The embedding network: maps ``(n, *sample_shape)`` to ``(n, ...)``
-        (flattened to ``(n, D)``). A class is instantiated with the
-        ``module__*`` parameters; an instance is copied, never trained in
-        place. None uses :class:`~sklearn_meta.nn.Conv4` for images
-        ``(n, C, H, W)`` and :class:`~sklearn_meta.nn.MLP` for tabular data.
-    n_way : int, default=5
-        Classes per episode (at evaluation; and at training unless
-        ``train_n_way`` is set).
-    k_shot : int, default=1
-        Support examples per class.
-    n_query : int, default=15
-        Query examples per class.
-    train_n_way : int, default=None
-        Classes per training episode. The paper trains with more ways than it
-        tests (60-way for Omniglot). None means ``n_way``.
-    meta_batch_size : int, default=1
-        Episodes per optimiser step, embedded in one forward pass.
-    max_epochs : int, default=10
-        Epochs of meta-training.
-    episodes_per_epoch : int, default=100
-        Training episodes per epoch (rounded down to whole meta-batches).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    optimizer : callable, default=torch.optim.Adam
-        Optimiser class; ``optimizer__*`` parameters are passed to it.
-    train_split : float, cross-validator or None, default=None
-        Meta-validation: a float holds out that fraction of the classes (of
-        the groups when ``fit`` gets groups; of the tasks for ``fit(tasks)``);
-        a splitter such as :class:`~sklearn_meta.model_selection.ClassShuffleSplit`
-        gives the split itself. The history then records ``valid_loss`` and
-        ``valid_acc`` each epoch, which skorch's ``EarlyStopping`` and
-        ``Checkpoint`` callbacks can monitor.
-    n_valid_episodes : int, default=100
-        Meta-validation episodes per epoch (the same episodes every epoch).
-    n_eval_episodes : int, default=600
-        Episodes :meth:`score` averages over.
-    device : str or torch.device, default="auto"
-        Where to train: "auto" takes CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Added to the default ones (epoch timer, loss and accuracy records, and
-        with ``verbose`` a progress bar and a printed log).
-    verbose : int, default=0
-        Print a progress bar and a per-epoch log when positive.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes.
-    **kwargs : dict
-        ``module__*`` and ``optimizer__*`` parameters.
+    %(module)s
+    %(episode)s
+    %(train_n_way)s
+    %(optimisation)s
+    %(validation)s
+    %(runtime)s
 
     Attributes
     ----------
     module_ : torch.nn.Module
         The meta-trained embedding.
-    optimizer_ : torch.optim.Optimizer
-        The optimiser, with its state (for resuming).
-    history_ : skorch.history.History
-        Per-epoch and per-batch records.
-    callbacks_ : list of (str, callback)
-        The initialised callbacks.
-    classes_ : ndarray of shape (n_classes,)
-        Classes of the training pool (after ``fit(X, y)``).
+    %(training_attributes)s
+    %(classes_)s
     pool_state_ : dict or None
         Prototypes of the training classes, used by :meth:`predict`
         (computed at the first prediction and kept).
-    n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (channels, for images).
-    sample_shape_ : tuple of int
-        Shape of one sample.
-    device_ : torch.device
-        The device in use.
+    %(data_attributes)s
 
     See Also
     --------
@@ -138,12 +84,12 @@ class PrototypicalClassifier(BaseMetricLearner):
     >>> adapted = clf.adapt(X[y >= 8][:10], y[y >= 8][:10])
     >>> adapted.classes_
     array([8, 9])
-    """
-
-    _parameter_constraints: dict = {
-        **BaseMetricLearner._parameter_constraints,
-        "train_n_way": [None, Interval(numbers.Integral, 2, None, closed="left")],
-    }
+    """,
+        **_DOC_VALUES,
+        train_n_way_note=(
+            "The paper trains with more ways than it tests (60-way for Omniglot)."
+        ),
+    )
 
     def __init__(
         self,
@@ -185,10 +131,6 @@ class PrototypicalClassifier(BaseMetricLearner):
         self.verbose = verbose
         self.random_state = random_state
         self._store_routed_kwargs(kwargs)
-
-    @property
-    def _train_n_way(self) -> int:
-        return self.n_way if self.train_n_way is None else self.train_n_way
 
     def _support_summary(self, z_support, y_support, n_classes):
         return _compute_prototypes(z_support, y_support, n_classes)

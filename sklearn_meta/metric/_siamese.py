@@ -11,8 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from .._docs import fill_doc
+from .._functional import _embed_episodes
 from .._sklearn import Interval, StrOptions
-from ._base import BaseMetricLearner
+from ._base import _DOC_VALUES, BaseMetricLearner
 
 #: Largest number of elements of the ``(..., n_query, n_support, D)`` pair
 #: differences built at once; queries are processed in chunks beyond it.
@@ -170,7 +172,8 @@ def _per_class_max(
 
 
 class SiameseClassifier(BaseMetricLearner):
-    """Siamese Networks: verify pairs, classify by the most similar support example.
+    __doc__ = fill_doc(
+        """Siamese Networks: verify pairs, classify by the most similar support example.
 
     Twin networks with shared weights (one embedding network applied to both
     members of a pair) are meta-learned with a verification task: say whether
@@ -195,25 +198,9 @@ class SiameseClassifier(BaseMetricLearner):
 
     Parameters
     ----------
-    module : torch.nn.Module instance or class, default=None
-        The embedding network: maps ``(n, *sample_shape)`` to ``(n, ...)``
-        (flattened to ``(n, D)``); it embeds both members of a pair. A class
-        is instantiated with the ``module__*`` parameters; an instance is
-        copied, never trained in place. None uses
-        :class:`~sklearn_meta.nn.Conv4` for images ``(n, C, H, W)`` and
-        :class:`~sklearn_meta.nn.MLP` for tabular data. The weighted L1 head
-        is added to any module.
-    n_way : int, default=5
-        Classes per episode (at evaluation; and at training unless
-        ``train_n_way`` is set).
-    k_shot : int, default=1
-        Support examples per class.
-    n_query : int, default=15
-        Query examples per class.
-    train_n_way : int, default=None
-        Classes per training episode. None means ``n_way``. An episode gives
-        ``n_query * k_shot * train_n_way`` same-class pairs and ``train_n_way
-        - 1`` times as many different-class pairs.
+    %(module)s
+    %(episode)s
+    %(train_n_way)s
     loss : {"bce", "contrastive"}, default="bce"
         The pair loss: "bce" is the paper's binary cross-entropy of p(same)
         from the weighted L1 distance; "contrastive" is Hadsell et al.'s
@@ -222,62 +209,21 @@ class SiameseClassifier(BaseMetricLearner):
     margin : float, default=1.0
         Distance beyond which different-class pairs no longer contribute to
         the contrastive loss (unused with "bce").
-    meta_batch_size : int, default=1
-        Episodes per optimiser step, embedded in one forward pass.
-    max_epochs : int, default=10
-        Epochs of meta-training.
-    episodes_per_epoch : int, default=100
-        Training episodes per epoch (rounded down to whole meta-batches).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    optimizer : callable, default=torch.optim.Adam
-        Optimiser class; ``optimizer__*`` parameters are passed to it.
-    train_split : float, cross-validator or None, default=None
-        Meta-validation: a float holds out that fraction of the classes (of
-        the groups when ``fit`` gets groups; of the tasks for ``fit(tasks)``);
-        a splitter such as :class:`~sklearn_meta.model_selection.ClassShuffleSplit`
-        gives the split itself. The history then records ``valid_loss`` and
-        ``valid_acc`` each epoch, which skorch's ``EarlyStopping`` and
-        ``Checkpoint`` callbacks can monitor.
-    n_valid_episodes : int, default=100
-        Meta-validation episodes per epoch (the same episodes every epoch).
-    n_eval_episodes : int, default=600
-        Episodes :meth:`score` averages over.
-    device : str or torch.device, default="auto"
-        Where to train: "auto" takes CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Added to the default ones (epoch timer, loss and accuracy records, and
-        with ``verbose`` a progress bar and a printed log).
-    verbose : int, default=0
-        Print a progress bar and a per-epoch log when positive.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes.
-    **kwargs : dict
-        ``module__*`` and ``optimizer__*`` parameters.
+    %(optimisation)s
+    %(validation)s
+    %(runtime)s
 
     Attributes
     ----------
     module_ : torch.nn.Module
         A container whose ``backbone`` is the meta-trained embedding network
         and whose ``head`` is the weighted L1 distance (``Linear(D, 1)``).
-    optimizer_ : torch.optim.Optimizer
-        The optimiser, with its state (for resuming).
-    history_ : skorch.history.History
-        Per-epoch and per-batch records; the accuracy is the one-shot
-        classification accuracy of the episodes' queries.
-    callbacks_ : list of (str, callback)
-        The initialised callbacks.
-    classes_ : ndarray of shape (n_classes,)
-        Classes of the training pool (after ``fit(X, y)``).
+    %(training_attributes)s
+    %(classes_)s
     pool_state_ : dict or None
         The embedded training pool, the support set of :meth:`predict`
         (computed at the first prediction and kept).
-    n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (channels, for images).
-    sample_shape_ : tuple of int
-        Shape of one sample.
-    device_ : torch.device
-        The device in use.
+    %(data_attributes)s
 
     See Also
     --------
@@ -308,11 +254,24 @@ class SiameseClassifier(BaseMetricLearner):
     >>> adapted = clf.adapt(X[y >= 8][:10], y[y >= 8][:10])
     >>> adapted.classes_
     array([8, 9])
-    """
+    """,
+        **_DOC_VALUES,
+        module_note=(
+            "It embeds both members of a pair; the weighted L1 head is added to "
+            "any module."
+        ),
+        train_n_way_note=(
+            "An episode gives ``n_query * k_shot * train_n_way`` same-class pairs "
+            "and ``train_n_way - 1`` times as many different-class pairs."
+        ),
+        history_note=(
+            "; the accuracy is the one-shot classification accuracy of the "
+            "episodes' queries"
+        ),
+    )
 
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,
-        "train_n_way": [None, Interval(numbers.Integral, 2, None, closed="left")],
         "loss": [StrOptions({"bce", "contrastive"})],
         "margin": [Interval(numbers.Real, 0, None, closed="neither")],
     }
@@ -362,10 +321,6 @@ class SiameseClassifier(BaseMetricLearner):
         self.random_state = random_state
         self._store_routed_kwargs(kwargs)
 
-    @property
-    def _train_n_way(self) -> int:
-        return self.n_way if self.train_n_way is None else self.train_n_way
-
     def _wrap_module(self, backbone: nn.Module, dim: int) -> nn.Module:
         return _SiameseNetwork(backbone, dim, self.loss)
 
@@ -389,15 +344,11 @@ class SiameseClassifier(BaseMetricLearner):
         )
 
     def _episode_losses(self, batch):
-        B, n_support = batch.y_support.shape
-        n_query = batch.y_query.shape[1]
-        # Support and query of every episode in one forward pass: the twins
-        # share their weights, so one network embeds both members of a pair.
-        z = self._embed(
-            torch.cat([batch.X_support.flatten(0, 1), batch.X_query.flatten(0, 1)])
+        # The twins share their weights, so one network embeds both members of
+        # every pair, support and query of all episodes in one forward pass.
+        z_support, z_query = _embed_episodes(
+            self._embed, batch.X_support, batch.X_query
         )
-        z_support = z[: B * n_support].view(B, n_support, -1)
-        z_query = z[B * n_support :].view(B, n_query, -1)
         scores = self._pair_scores(z_query, z_support)
         same = batch.y_query[:, :, None] == batch.y_support[:, None, :]
         if self.module_.loss == "contrastive":

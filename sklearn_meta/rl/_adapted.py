@@ -30,8 +30,9 @@ class AdaptedPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
 
     Parameters
     ----------
-    meta_learner : MAMLPolicy
-        A fitted meta-learned policy.
+    meta_learner : MAMLPolicy, default=None
+        A fitted meta-learned policy. None is there only so that every
+        parameter has a default; ``fit`` needs a fitted :class:`MAMLPolicy`.
     n_episodes : int, default=None
         Episodes collected per adaptation step and used by ``score``; None:
         ``n_episodes`` of the meta-learner.

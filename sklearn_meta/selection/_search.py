@@ -38,7 +38,7 @@ class MetaSearchCV(BaseSearchCV):
 
     Parameters
     ----------
-    recommender : AlgorithmRecommender
+    recommender : AlgorithmRecommender, default=None
         A fitted recommender (wrap it in
         :class:`~sklearn.frozen.FrozenEstimator` to keep it fitted when the
         search itself is cloned, for instance inside ``cross_val_score``).
