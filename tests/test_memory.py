@@ -13,7 +13,11 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_meta import MANNClassifier, MetaLSTMClassifier
-from sklearn_meta.memory._mann import _cosine_read_weights, _least_used, _lru_write
+from sklearn_meta.memory._addressing import (
+    _cosine_read_weights,
+    _least_used,
+    _lru_write,
+)
 from sklearn_meta.memory._meta_lstm import _MetaLSTMCell, _preprocess
 from sklearn_meta.model_selection import ClassKFold
 from sklearn_meta.tasks import _EpisodeBatch, sample_tasks
