@@ -16,16 +16,19 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
-from .._random import _as_generator
+from .._functional import _embed_episodes, _embed_used_rows
+from .._random import Stream, _as_generator, _stream
 from .._sklearn import Interval
 from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
 from ..tasks import EpisodeSampler, _EpisodeBatch, _stratified_sample
 from ._mann_model import _MANNModel
 
-#: Seed stream of the sequence orders used at adaptation and in scoring.
-_ADAPT_ORDER_STREAM = 5
-#: Seed stream of the sequence orders and label maps of training episodes.
-_TRAIN_ORDER_STREAM = 4
+
+def _random_orders(
+    rng: np.random.Generator, n: int, length: int, device
+) -> torch.Tensor:
+    """Draw ``n`` random permutations of ``range(length)``, ``(n, length)``."""
+    return torch.as_tensor(np.argsort(rng.random((n, length)), axis=1), device=device)
 
 
 class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
@@ -245,17 +248,18 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         self.random_state = random_state
         self._store_routed_kwargs(kwargs)
 
-    # -- the model ---------------------------------------------------------------
+    # -- parameters ------------------------------------------------------------
 
     @property
     def _n_labels(self) -> int:
+        """Size of the label input and output: ``max_classes``, else ``n_way``."""
         return self.n_way if self.max_classes is None else self.max_classes
 
     @property
     def _max_adapt_classes(self) -> int:
         return self._n_labels
 
-    def _fit(self, X, y, groups):
+    def _check_params(self) -> None:
         if self.n_reads > self.memory_size:
             raise ValueError(
                 f"n_reads={self.n_reads} is larger than memory_size="
@@ -268,7 +272,8 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
                 "the network has one label input and output per class. Raise "
                 "max_classes or lower n_way."
             )
-        return super()._fit(X, y, groups)
+
+    # -- the model -------------------------------------------------------------
 
     def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
         return _MANNModel(
@@ -283,9 +288,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         )
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        """Embed a batch ``(n, *sample_shape)`` as ``(n, D)`` standardised features."""
         return self.module_.norm(self.module_.body(X).flatten(1))
 
-    # -- episodes ------------------------------------------------------------------
+    def _embed_rows(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Embed the rows of ``X`` on the device, a chunk at a time: ``(n, D)``."""
+        return self._map_chunks(self._embed, X)
+
+    # -- episodes --------------------------------------------------------------
 
     def _training_rng(self) -> np.random.Generator:
         """Return the generator of a training step's orders and label maps.
@@ -293,15 +303,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         Derived from the seed, the epoch and the batch, so a run resumed from
         a checkpoint draws the same ones.
         """
-        key = [self._seed_, _TRAIN_ORDER_STREAM]
+        key = []
         if len(self.history_):
-            key += [len(self.history_), len(self.history_[-1]["batches"])]
-        return np.random.default_rng(key)
+            key = [len(self.history_), len(self.history_[-1]["batches"])]
+        return _stream(self._seed_, Stream.TRAIN_ORDER, *key)
 
     def _sequence_order(self, rng, n_episodes: int, length: int) -> torch.Tensor:
         """Draw a random order ``(E, length)`` of each episode's support."""
-        order = np.argsort(rng.random((n_episodes, length)), axis=1)
-        return torch.as_tensor(order, device=self.device_)
+        return _random_orders(rng, n_episodes, length, self.device_)
 
     def _in_random_order(
         self, rng, z: torch.Tensor, labels: torch.Tensor
@@ -312,29 +321,22 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     def _episode_losses(self, batch: _EpisodeBatch):
         B, n_s = batch.y_support.shape
-        n_q = batch.y_query.shape[1]
         n_classes = batch.n_classes
         if n_classes > self._n_labels:
             raise ValueError(
                 f"A task has {n_classes} classes but {type(self).__name__} has "
                 f"max_classes={self._n_labels} label outputs. Raise max_classes."
             )
-        z = self._embed(
-            torch.cat([batch.X_support.flatten(0, 1), batch.X_query.flatten(0, 1)])
-        )
-        z_s, z_q = z[: B * n_s].view(B, n_s, -1), z[B * n_s :].view(B, n_q, -1)
+        z_s, z_q = _embed_episodes(self._embed, batch.X_support, batch.X_query)
         rng = self._training_rng()
         z_s, y_s = self._in_random_order(rng, z_s, batch.y_support)
         # Labels shuffled per episode: the classes get a random subset of labels.
-        label_map = torch.as_tensor(
-            np.argsort(rng.random((B, self._n_labels)), axis=1)[:, :n_classes],
-            device=self.device_,
-        )
+        label_map = _random_orders(rng, B, self._n_labels, self.device_)[:, :n_classes]
         y_s = label_map.gather(1, y_s)
         y_q = label_map.gather(1, batch.y_query)
         logits_s, state = self.module_.store(z_s, y_s)
         logits_q = self.module_.query(state, z_q)
-        allowed = torch.zeros(B, self._n_labels, dtype=torch.bool, device=z.device)
+        allowed = torch.zeros(B, self._n_labels, dtype=torch.bool, device=z_s.device)
         allowed.scatter_(1, label_map, True)
         logits = torch.cat([logits_s, logits_q], 1).masked_fill(
             ~allowed[:, None], float("-inf")
@@ -346,7 +348,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         accuracy = (logits[:, n_s:].argmax(-1) == y_q).float().mean(1)
         return losses.mean(1), accuracy
 
-    # -- adaptation and prediction ---------------------------------------------------
+    # -- adaptation and prediction ---------------------------------------------
 
     def _store(self, z_s: torch.Tensor, y_s: torch.Tensor, rng) -> dict:
         """Feed support sequences ``(E, n, D)`` in a random order; return the state."""
@@ -354,32 +356,28 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X)
-            rng = np.random.default_rng([self._seed_, _ADAPT_ORDER_STREAM])
+            z = self._embed_rows(X)
+            rng = _stream(self._seed_, Stream.ADAPT_ORDER)
             state = self._store(z[None], y.to(z.device)[None], rng)
         return {"memory": state, "n_classes": n_classes}
 
     def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X)
+            z = self._embed_rows(X)
             logits = self.module_.query(state["memory"], z[None])[0]
         return logits[:, : state["n_classes"]]
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
         # Embeddings in eval mode do not depend on the batch: embed each sample
         # the episodes use once, then run the episodes in batches.
-        used, inverse = np.unique(
-            np.concatenate([support, query], axis=1), return_inverse=True
-        )
-        inverse = inverse.reshape(len(support), -1)
         n_s = support.shape[1]
-        rng = np.random.default_rng([self._seed_, _ADAPT_ORDER_STREAM])
+        rng = _stream(self._seed_, Stream.ADAPT_ORDER)
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X[used])
+            z, positions = _embed_used_rows(self._embed_rows, X, support, query)
             y_s = torch.as_tensor(np.asarray(y_support), device=z.device)
             logits = []
             for i in range(0, len(support), _SCORING_CHUNK):
-                pos = torch.as_tensor(inverse[i : i + _SCORING_CHUNK], device=z.device)
+                pos = positions[i : i + _SCORING_CHUNK]
                 labels = (
                     y_s.expand(len(pos), -1) if y_s.ndim == 1 else y_s[i : i + len(pos)]
                 )
@@ -395,7 +393,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         capacity = max(self.memory_size // self.n_reads - 1, len(classes))
         if len(X) <= capacity:
             return pool
-        keep = _stratified_sample(y, capacity, np.random.default_rng([self._seed_, 3]))
+        keep = _stratified_sample(y, capacity, _stream(self._seed_, Stream.POOL_SAMPLE))
         return X[keep], y[keep], classes
 
     def _fit_pool(self, pool) -> None:
@@ -481,7 +479,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         with torch.no_grad():
             for i in range(0, n_episodes, _SCORING_CHUNK):
                 rows = support[i : i + _SCORING_CHUNK]
-                z = self._map_chunks(self._embed, X[rows.ravel()]).view(*rows.shape, -1)
+                z = self._embed_rows(X[rows.ravel()]).view(*rows.shape, -1)
                 z, y_seq = self._in_random_order(rng, z, labels.expand(len(rows), -1))
                 logits = self.module_.run(z, y_seq)[0][..., :n_way]
                 correct.append((logits.argmax(-1) == y_seq).cpu())
