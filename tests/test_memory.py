@@ -614,7 +614,7 @@ def test_mann_rejects_bad_parameters(params, match, flat_digits):
 
 
 def test_mann_errors_on_too_many_classes(flat_digits):
-    """Check the errors of adapt and predict beyond the label outputs."""
+    """Check that adapt, predict and accuracy_by_instance reject too many classes."""
     X, y = flat_digits
     clf = _mann(X, y)  # 10 classes, 3 label outputs
     with pytest.raises(
@@ -629,13 +629,44 @@ def test_mann_errors_on_too_many_classes(flat_digits):
         clf.adapt(X[support], y[support])
     with pytest.raises(ValueError, match="n_way has 4 classes"):
         clf.accuracy_by_instance(X, y, n_way=4)
-    with pytest.raises(ValueError, match="n_instances == 0, must be >= 1"):
-        clf.accuracy_by_instance(X, y, n_way=3, n_instances=0)
-    with pytest.raises(ValueError, match="n_episodes == 0, must be >= 1"):
-        clf.accuracy_by_instance(X, y, n_way=3, n_episodes=0)
     wide = _mann(X[y < 4], y[y < 4], max_classes=4)
     assert wide.predict(X[:5]).shape == (5,)
     assert wide.adapt(X[support], y[support]).predict_proba(X[:2]).shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            dict(n_way=1),
+            "The 'n_way' parameter of MANNClassifier.accuracy_by_instance must be "
+            "an int in the range [2, inf). Got 1 instead.",
+        ),
+        (
+            dict(n_instances=0),
+            "The 'n_instances' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [1, inf). Got 0 instead.",
+        ),
+        (
+            dict(n_episodes=0),
+            "The 'n_episodes' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [1, inf). Got 0 instead.",
+        ),
+        (
+            dict(random_state="seed"),
+            "The 'random_state' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [0, 4294967295], an instance of "
+            "'numpy.random.mtrand.RandomState', an instance of "
+            "'numpy.random._generator.Generator' or None. Got 'seed' instead.",
+        ),
+    ],
+)
+def test_mann_accuracy_by_instance_rejects_bad_arguments(params, match, flat_digits):
+    """Check that accuracy_by_instance rejects invalid arguments in sklearn's words."""
+    X, y = flat_digits
+    clf = _mann(X[y < 3], y[y < 3], max_epochs=0)
+    with pytest.raises(InvalidParameterError, match=re.escape(match)):
+        clf.accuracy_by_instance(X, y, **{"n_way": 3, **params})
 
 
 def test_predict_before_fit_raises(flat_digits):

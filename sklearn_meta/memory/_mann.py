@@ -11,14 +11,13 @@ import numbers
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
 from .._functional import _embed_episodes, _embed_used_rows
 from .._random import Stream, _as_generator, _stream
-from .._sklearn import Interval
+from .._sklearn import Interval, validate_params
 from ..base import _SCORING_CHUNK, BaseMetaLearner, MetaClassifierMixin
 from ..tasks import EpisodeSampler, _EpisodeBatch, _stratified_sample
 from ._mann_model import _MANNModel
@@ -432,6 +431,22 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             )
         return super().predict_proba(X)
 
+    @validate_params(
+        {
+            "n_way": [Interval(numbers.Integral, 2, None, closed="left")],
+            "n_instances": [Interval(numbers.Integral, 1, None, closed="left")],
+            "n_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
+            # sklearn's "random_state" spelled out, plus the numpy Generator
+            # that the episodes are drawn with, which callers may pass.
+            "random_state": [
+                Interval(numbers.Integral, 0, 2**32 - 1, closed="both"),
+                np.random.RandomState,
+                np.random.Generator,
+                None,
+            ],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def accuracy_by_instance(
         self, X, y, *, n_way=5, n_instances=10, n_episodes=100, random_state=0
     ) -> np.ndarray:
@@ -453,7 +468,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             Presentations of each class per episode.
         n_episodes : int, default=100
             Episodes to average over.
-        random_state : int, RandomState instance or None, default=0
+        random_state : int, RandomState instance, Generator or None, default=0
             Seeds the episodes and their orders.
 
         Returns
@@ -468,8 +483,6 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
         self._check_adapt_classes(n_way, "n_way")
-        check_scalar(n_instances, "n_instances", numbers.Integral, min_val=1)
-        check_scalar(n_episodes, "n_episodes", numbers.Integral, min_val=1)
         rng = _as_generator(random_state)
         sampler = EpisodeSampler(y, n_way, n_instances, 0)
         support, _ = sampler.sample(n_episodes, rng)
