@@ -24,7 +24,7 @@ from ._mann_model import _MANNModel
 
 
 def _random_orders(
-    rng: np.random.Generator, n: int, length: int, device
+    rng: np.random.Generator, n: int, length: int, device: torch.device
 ) -> torch.Tensor:
     """Draw ``n`` random permutations of ``range(length)``, ``(n, length)``."""
     return torch.as_tensor(np.argsort(rng.random((n, length)), axis=1), device=device)
