@@ -13,10 +13,15 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_meta import MANNClassifier, MetaLSTMClassifier
-from sklearn_meta.memory._mann import _cosine_read_weights, _least_used, _lru_write
+from sklearn_meta._random import SCORING_SEED
+from sklearn_meta.memory._addressing import (
+    _cosine_read_weights,
+    _least_used,
+    _lru_write,
+)
 from sklearn_meta.memory._meta_lstm import _MetaLSTMCell, _preprocess
 from sklearn_meta.model_selection import ClassKFold
-from sklearn_meta.tasks import _EpisodeBatch, sample_tasks
+from sklearn_meta.tasks import EpisodeSampler, _EpisodeBatch, sample_tasks
 
 #: Small Meta-LSTM settings: a tabular learner, a few steps.
 LSTM_FAST = dict(
@@ -546,7 +551,11 @@ def test_adapt_returns_a_new_estimator_and_round_trips_through_joblib(
     "cls, params", LEARNERS, ids=lambda p: getattr(p, "__name__", "")
 )
 def test_fits_on_groups_and_on_tasks(cls, params, flat_digits):
-    """Check the three forms of fit and that the same seed repeats a run."""
+    """Check that fit takes groups or tasks, and that the same seed repeats a run.
+
+    After fit(tasks), score is the accuracy that the classifier made by adapt
+    reaches on the episode score draws.
+    """
     X, y = flat_digits
     groups = np.arange(len(y)) % 4
     a = cls(**params).fit(X, y, groups=groups)
@@ -556,8 +565,17 @@ def test_fits_on_groups_and_on_tasks(cls, params, flat_digits):
     tasks = sample_tasks(
         X[y < 6], y[y < 6], n_way=3, k_shot=2, n_query=2, n_tasks=16, random_state=0
     )
-    learner = cls(**params).fit(tasks)
-    assert 0 <= learner.score(X[y >= 6], y[y >= 6]) <= 1
+    # The tasks fix the training queries; n_query and n_eval_episodes shape
+    # score's episodes only. One episode: the MANN stores the supports of a
+    # score in orders drawn from one stream, and only the first is the order
+    # adapt uses.
+    learner = cls(**{**params, "n_query": 20, "n_eval_episodes": 1}).fit(tasks)
+    X_eval, y_eval = X[y >= 6], y[y >= 6]
+    sampler = EpisodeSampler(y_eval, n_way=3, k_shot=params["k_shot"], n_query=20)
+    support, query = sampler.sample(1, np.random.default_rng(SCORING_SEED))
+    adapted = learner.adapt(X_eval[support[0]], sampler.support_labels())
+    accuracy = np.mean(adapted.predict(X_eval[query[0]]) == sampler.query_labels())
+    assert learner.score(X_eval, y_eval) == pytest.approx(accuracy)
     with pytest.raises(NotFittedError, match="meta-trained on tasks"):
         learner.predict(X[:3])
 
@@ -610,7 +628,7 @@ def test_mann_rejects_bad_parameters(params, match, flat_digits):
 
 
 def test_mann_errors_on_too_many_classes(flat_digits):
-    """Check the errors of adapt and predict beyond the label outputs."""
+    """Check that adapt, predict and accuracy_by_instance reject too many classes."""
     X, y = flat_digits
     clf = _mann(X, y)  # 10 classes, 3 label outputs
     with pytest.raises(
@@ -625,13 +643,44 @@ def test_mann_errors_on_too_many_classes(flat_digits):
         clf.adapt(X[support], y[support])
     with pytest.raises(ValueError, match="n_way has 4 classes"):
         clf.accuracy_by_instance(X, y, n_way=4)
-    with pytest.raises(ValueError, match="n_instances == 0, must be >= 1"):
-        clf.accuracy_by_instance(X, y, n_way=3, n_instances=0)
-    with pytest.raises(ValueError, match="n_episodes == 0, must be >= 1"):
-        clf.accuracy_by_instance(X, y, n_way=3, n_episodes=0)
     wide = _mann(X[y < 4], y[y < 4], max_classes=4)
     assert wide.predict(X[:5]).shape == (5,)
     assert wide.adapt(X[support], y[support]).predict_proba(X[:2]).shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (
+            dict(n_way=1),
+            "The 'n_way' parameter of MANNClassifier.accuracy_by_instance must be "
+            "an int in the range [2, inf). Got 1 instead.",
+        ),
+        (
+            dict(n_instances=0),
+            "The 'n_instances' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [1, inf). Got 0 instead.",
+        ),
+        (
+            dict(n_episodes=0),
+            "The 'n_episodes' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [1, inf). Got 0 instead.",
+        ),
+        (
+            dict(random_state="seed"),
+            "The 'random_state' parameter of MANNClassifier.accuracy_by_instance "
+            "must be an int in the range [0, 4294967295], an instance of "
+            "'numpy.random.mtrand.RandomState', an instance of "
+            "'numpy.random._generator.Generator' or None. Got 'seed' instead.",
+        ),
+    ],
+)
+def test_mann_accuracy_by_instance_rejects_bad_arguments(params, match, flat_digits):
+    """Check that accuracy_by_instance rejects invalid arguments in sklearn's words."""
+    X, y = flat_digits
+    clf = _mann(X[y < 3], y[y < 3], max_epochs=0)
+    with pytest.raises(InvalidParameterError, match=re.escape(match)):
+        clf.accuracy_by_instance(X, y, **{"n_way": 3, **params})
 
 
 def test_predict_before_fit_raises(flat_digits):

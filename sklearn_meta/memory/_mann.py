@@ -1,250 +1,35 @@
-"""Memory-augmented neural network (Santoro et al., 2016)."""
+"""Memory-augmented neural network (Santoro et al., 2016): the estimator.
+
+The addressing lives in :mod:`._addressing` and the network in
+:mod:`._mann_model`; this module turns episodes into sequences for it.
+"""
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_scalar
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
 from .._episodes import _SCORING_CHUNK
-from .._random import _as_generator
-from .._sklearn import Interval
+from .._functional import _embed_episodes, _embed_used_rows
+from .._random import Stream, _as_generator, _stream
+from .._sklearn import Interval, validate_params
+from .._validation import _check_pool
 from ..base import BaseMetaLearner, MetaClassifierMixin
 from ..tasks import EpisodeSampler, _EpisodeBatch, _stratified_sample
-
-#: softplus(9) + 1 = 10: the key strength reads start with.
-_INITIAL_STRENGTH_BIAS = 9.0
-#: Seed stream of the sequence orders used at adaptation and in scoring.
-_ADAPT_ORDER_STREAM = 5
-#: Seed stream of the sequence orders and label maps of training episodes.
-_TRAIN_ORDER_STREAM = 4
+from ._mann_model import _MANNModel
 
 
-def _cosine_read_weights(
-    keys: torch.Tensor, memory: torch.Tensor, strength: torch.Tensor
+def _random_orders(
+    rng: np.random.Generator, n: int, length: int, device: torch.device
 ) -> torch.Tensor:
-    """Content-based read weights: a softmax over slots of cosine similarities.
-
-    ``keys`` is ``(B, K, W)`` (``K`` keys per memory), ``memory`` ``(B, N, W)``
-    and ``strength`` ``(B, K)``; the result is ``(B, K, N)``, each row a
-    distribution over the ``N`` slots (eq. 2-3 of the paper, with the key
-    strength of Graves et al.'s content addressing). Empty slots have
-    similarity 0.
-    """
-    similarity = F.normalize(keys, dim=-1, eps=1e-8) @ F.normalize(
-        memory, dim=-1, eps=1e-8
-    ).transpose(1, 2)
-    return torch.softmax(strength[..., None] * similarity, dim=-1)
-
-
-def _least_used(usage: torch.Tensor, n: int) -> torch.Tensor:
-    """One-hot weights ``(B, n, N)`` of the ``n`` least-used slots.
-
-    ``usage`` is ``(B, N)``; row ``r`` marks the slot with the ``r``-th
-    smallest usage (ties go to the lower slot). Their sum is the paper's
-    ``w^lu`` (eq. 6): ones at the ``n`` smallest usages, ``n`` the number of
-    reads.
-    """
-    slots = torch.argsort(usage, dim=-1, stable=True)[:, :n]
-    return F.one_hot(slots, usage.shape[-1]).to(usage.dtype)
-
-
-def _lru_write(
-    memory: torch.Tensor,
-    keys: torch.Tensor,
-    write_gate: torch.Tensor,
-    prev_read: torch.Tensor,
-    prev_least_used: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least-recently-used access: write ``keys`` and return memory and weights.
-
-    ``memory`` is ``(B, N, W)``, ``keys`` ``(B, R, W)`` (one per head),
-    ``write_gate`` ``(B, R)`` in (0, 1), ``prev_read`` and ``prev_least_used``
-    ``(B, R, N)``. Each head writes to a mix of the slots it read last step
-    and its least-used slot (eq. 7); the least-used slots are wiped first,
-    so they receive fresh content (eq. 8).
-    """
-    gate = write_gate[..., None]
-    write = gate * prev_read + (1 - gate) * prev_least_used
-    wiped = memory * (1 - prev_least_used.sum(1).clamp_max(1))[..., None]
-    return wiped + write.transpose(1, 2) @ keys, write
-
-
-class _MANNModel(nn.Module):
-    """Everything meta-learned: the embedding, the controller and the heads.
-
-    A step reads the example's embedding and the previous example's label,
-    runs the LSTM controller, reads the memory by content with ``n_reads``
-    heads, classifies from the controller's output and what was read, and
-    writes the keys to memory by least-recently-used access. As in the paper,
-    a step writes before it reads: an example's key lands in a fresh slot,
-    which the step then reads, so the next step (which shows the example's
-    label) writes to that same slot and binds the label to the example.
-    """
-
-    def __init__(
-        self,
-        body: nn.Module,
-        dim: int,
-        n_labels: int,
-        controller_size: int,
-        memory_size: int,
-        memory_dim: int,
-        n_reads: int,
-        usage_decay: float,
-    ):
-        super().__init__()
-        self.body = body
-        # Standardised features: embeddings (ReLU outputs, pixels) share a large
-        # common component, which would make every key alike and content
-        # addressing blind until the controller learned to remove it.
-        self.norm = nn.BatchNorm1d(dim)
-        self.controller = nn.LSTMCell(dim + n_labels, controller_size)
-        self.keys = nn.Linear(controller_size, n_reads * memory_dim, bias=False)
-        # Per head: the write gate's logit and the key strength's pre-activation.
-        self.controls = nn.Linear(controller_size, 2 * n_reads)
-        with torch.no_grad():
-            # Sharp reads from the start (key strength about 10): a step then
-            # reads mostly the slot it just wrote, and the next step, which
-            # shows the label, writes into that slot, binding the two.
-            self.controls.bias[1::2] = _INITIAL_STRENGTH_BIAS
-        self.output = nn.Linear(controller_size + n_reads * memory_dim, n_labels)
-        self.n_labels = n_labels
-        self.label_scale = math.sqrt(dim)
-        self.memory_size = memory_size
-        self.memory_dim = memory_dim
-        self.n_reads = n_reads
-        self.usage_decay = usage_decay
-
-    def initial_state(self, n: int, like: torch.Tensor) -> dict:
-        """Return the state of ``n`` fresh episodes: empty memory, no label."""
-        H = self.controller.hidden_size
-        N, W, R = self.memory_size, self.memory_dim, self.n_reads
-        usage = like.new_zeros(n, N)
-        return {
-            "h": like.new_zeros(n, H),
-            "c": like.new_zeros(n, H),
-            "memory": like.new_zeros(n, N, W),
-            "usage": usage,
-            "read": like.new_zeros(n, R, N),
-            "least_used": _least_used(usage, R),
-            "label": like.new_zeros(n, self.n_labels),
-        }
-
-    def _control(self, state: dict, z: torch.Tensor):
-        """Run the controller on inputs ``z`` ``(B, Q, D)`` from one state each.
-
-        Returns ``h`` ``(B, Q, H)``, ``c``, keys ``(B, Q, R, W)``, write-gate
-        logits and key strengths ``(B, Q, R)``.
-        """
-        B, Q = z.shape[:2]
-        H = self.controller.hidden_size
-        # The standardised embedding has norm about sqrt(D), the one-hot label
-        # 1: scaled alike, the label is not drowned in the controller's input.
-        label = state["label"] * self.label_scale
-        inputs = torch.cat([z, label[:, None].expand(B, Q, -1)], -1)
-        h, c = self.controller(
-            inputs.flatten(0, 1),
-            (
-                state["h"][:, None].expand(B, Q, H).flatten(0, 1),
-                state["c"][:, None].expand(B, Q, H).flatten(0, 1),
-            ),
-        )
-        keys = self.keys(h).view(B, Q, self.n_reads, self.memory_dim)
-        gate_logit, strength = self.controls(h).view(B, Q, self.n_reads, 2).unbind(-1)
-        return (
-            h.view(B, Q, H),
-            c.view(B, Q, H),
-            keys,
-            gate_logit,
-            1 + F.softplus(strength),
-        )
-
-    def _classify(self, memory, h, keys, strength) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(B, Q, n_labels)`` and read weights ``(B, Q, R, N)``."""
-        B, Q, R, W = keys.shape
-        weights = _cosine_read_weights(
-            keys.reshape(B, Q * R, W), memory, strength.reshape(B, Q * R)
-        )
-        read = (weights @ memory).view(B, Q, R * W)
-        logits = self.output(torch.cat([h, read], -1))
-        return logits, weights.view(B, Q, R, -1)
-
-    def step(
-        self, state: dict, z: torch.Tensor, label: torch.Tensor
-    ) -> tuple[torch.Tensor, dict]:
-        """One step of a batch of sequences: write, then read and classify.
-
-        ``z`` is ``(B, D)``, ``label`` ``(B,)`` the true label of this step
-        (shown to the controller at the next step). Returns the logits
-        ``(B, n_labels)``, computed before the label is shown, and the new state.
-        """
-        h, c, keys, gate_logit, strength = self._control(state, z[:, None])
-        h, c, keys = h[:, 0], c[:, 0], keys[:, 0]
-        memory, write = _lru_write(
-            state["memory"],
-            keys,
-            torch.sigmoid(gate_logit[:, 0]),
-            state["read"],
-            state["least_used"],
-        )
-        logits, read = self._classify(memory, h[:, None], keys[:, None], strength)
-        read = read[:, 0]
-        # eq. 5: decayed usage plus this step's read and write weights.
-        usage = self.usage_decay * state["usage"] + read.sum(1) + write.sum(1)
-        new_state = {
-            "h": h,
-            "c": c,
-            "memory": memory,
-            "usage": usage,
-            "read": read,
-            "least_used": _least_used(usage, self.n_reads),
-            "label": F.one_hot(label, self.n_labels).to(z.dtype),
-        }
-        return logits[:, 0], new_state
-
-    def run(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Feed sequences ``z`` ``(B, T, D)`` with labels ``(B, T)``.
-
-        Memory starts empty (it is wiped between episodes). Returns the
-        logits ``(B, T, n_labels)`` of every step, each computed before its
-        label was shown, and the final state.
-        """
-        state = self.initial_state(len(z), z)
-        logits = []
-        for t in range(z.shape[1]):
-            out, state = self.step(state, z[:, t], labels[:, t])
-            logits.append(out)
-        return torch.stack(logits, 1), state
-
-    def store(self, z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Feed support sequences, then one step that shows the last label.
-
-        The extra step (an empty example) lets the last example be bound to
-        its label too. Returns the logits of the sequence and the stored
-        state, whose label input is cleared for the queries.
-        """
-        logits, state = self.run(z, labels)
-        _, state = self.step(state, torch.zeros_like(z[:, 0]), labels.new_zeros(len(z)))
-        state["label"] = torch.zeros_like(state["label"])
-        return logits, state
-
-    def query(self, state: dict, z: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, Q, n_labels)`` of queries ``(B, Q, D)`` read against a state.
-
-        Each query is one more step after the stored sequence, with no label
-        shown, independent of the other queries: it reads the memory and
-        writes nothing.
-        """
-        h, _, keys, _, strength = self._control(state, z)
-        return self._classify(state["memory"], h, keys, strength)[0]
+    """Draw ``n`` random permutations of ``range(length)``, ``(n, length)``."""
+    return torch.as_tensor(np.argsort(rng.random((n, length)), axis=1), device=device)
 
 
 class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
@@ -464,17 +249,18 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         self.random_state = random_state
         self._store_routed_kwargs(kwargs)
 
-    # -- the model ---------------------------------------------------------------
+    # -- parameters ------------------------------------------------------------
 
     @property
     def _n_labels(self) -> int:
+        """Size of the label input and output: ``max_classes``, else ``n_way``."""
         return self.n_way if self.max_classes is None else self.max_classes
 
     @property
     def _max_adapt_classes(self) -> int:
         return self._n_labels
 
-    def _fit(self, X, y, groups):
+    def _check_params(self) -> None:
         if self.n_reads > self.memory_size:
             raise ValueError(
                 f"n_reads={self.n_reads} is larger than memory_size="
@@ -487,7 +273,8 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
                 "the network has one label input and output per class. Raise "
                 "max_classes or lower n_way."
             )
-        return super()._fit(X, y, groups)
+
+    # -- the model -------------------------------------------------------------
 
     def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
         return _MANNModel(
@@ -502,9 +289,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         )
 
     def _embed(self, X: torch.Tensor) -> torch.Tensor:
+        """Embed a batch ``(n, *sample_shape)`` as ``(n, D)`` standardised features."""
         return self.module_.norm(self.module_.body(X).flatten(1))
 
-    # -- episodes ------------------------------------------------------------------
+    def _embed_rows(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Embed the rows of ``X`` on the device, a chunk at a time: ``(n, D)``."""
+        return self._map_chunks(self._embed, X)
+
+    # -- episodes --------------------------------------------------------------
 
     def _training_rng(self) -> np.random.Generator:
         """Return the generator of a training step's orders and label maps.
@@ -512,15 +304,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         Derived from the seed, the epoch and the batch, so a run resumed from
         a checkpoint draws the same ones.
         """
-        key = [self._seed_, _TRAIN_ORDER_STREAM]
+        key = []
         if len(self.history_):
-            key += [len(self.history_), len(self.history_[-1]["batches"])]
-        return np.random.default_rng(key)
+            key = [len(self.history_), len(self.history_[-1]["batches"])]
+        return _stream(self._seed_, Stream.TRAIN_ORDER, *key)
 
     def _sequence_order(self, rng, n_episodes: int, length: int) -> torch.Tensor:
         """Draw a random order ``(E, length)`` of each episode's support."""
-        order = np.argsort(rng.random((n_episodes, length)), axis=1)
-        return torch.as_tensor(order, device=self.device_)
+        return _random_orders(rng, n_episodes, length, self.device_)
 
     def _in_random_order(
         self, rng, z: torch.Tensor, labels: torch.Tensor
@@ -531,29 +322,22 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     def _episode_losses(self, batch: _EpisodeBatch):
         B, n_s = batch.y_support.shape
-        n_q = batch.y_query.shape[1]
         n_classes = batch.n_classes
         if n_classes > self._n_labels:
             raise ValueError(
                 f"A task has {n_classes} classes but {type(self).__name__} has "
                 f"max_classes={self._n_labels} label outputs. Raise max_classes."
             )
-        z = self._embed(
-            torch.cat([batch.X_support.flatten(0, 1), batch.X_query.flatten(0, 1)])
-        )
-        z_s, z_q = z[: B * n_s].view(B, n_s, -1), z[B * n_s :].view(B, n_q, -1)
+        z_s, z_q = _embed_episodes(self._embed, batch.X_support, batch.X_query)
         rng = self._training_rng()
         z_s, y_s = self._in_random_order(rng, z_s, batch.y_support)
         # Labels shuffled per episode: the classes get a random subset of labels.
-        label_map = torch.as_tensor(
-            np.argsort(rng.random((B, self._n_labels)), axis=1)[:, :n_classes],
-            device=self.device_,
-        )
+        label_map = _random_orders(rng, B, self._n_labels, self.device_)[:, :n_classes]
         y_s = label_map.gather(1, y_s)
         y_q = label_map.gather(1, batch.y_query)
         logits_s, state = self.module_.store(z_s, y_s)
         logits_q = self.module_.query(state, z_q)
-        allowed = torch.zeros(B, self._n_labels, dtype=torch.bool, device=z.device)
+        allowed = torch.zeros(B, self._n_labels, dtype=torch.bool, device=z_s.device)
         allowed.scatter_(1, label_map, True)
         logits = torch.cat([logits_s, logits_q], 1).masked_fill(
             ~allowed[:, None], float("-inf")
@@ -565,7 +349,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         accuracy = (logits[:, n_s:].argmax(-1) == y_q).float().mean(1)
         return losses.mean(1), accuracy
 
-    # -- adaptation and prediction ---------------------------------------------------
+    # -- adaptation and prediction ---------------------------------------------
 
     def _store(self, z_s: torch.Tensor, y_s: torch.Tensor, rng) -> dict:
         """Feed support sequences ``(E, n, D)`` in a random order; return the state."""
@@ -573,32 +357,28 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X)
-            rng = np.random.default_rng([self._seed_, _ADAPT_ORDER_STREAM])
+            z = self._embed_rows(X)
+            rng = _stream(self._seed_, Stream.ADAPT_ORDER)
             state = self._store(z[None], y.to(z.device)[None], rng)
         return {"memory": state, "n_classes": n_classes}
 
     def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X)
+            z = self._embed_rows(X)
             logits = self.module_.query(state["memory"], z[None])[0]
         return logits[:, : state["n_classes"]]
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
         # Embeddings in eval mode do not depend on the batch: embed each sample
         # the episodes use once, then run the episodes in batches.
-        used, inverse = np.unique(
-            np.concatenate([support, query], axis=1), return_inverse=True
-        )
-        inverse = inverse.reshape(len(support), -1)
         n_s = support.shape[1]
-        rng = np.random.default_rng([self._seed_, _ADAPT_ORDER_STREAM])
+        rng = _stream(self._seed_, Stream.ADAPT_ORDER)
         with torch.no_grad():
-            z = self._map_chunks(self._embed, X[used])
+            z, positions = _embed_used_rows(self._embed_rows, X, support, query)
             y_s = torch.as_tensor(np.asarray(y_support), device=z.device)
             logits = []
             for i in range(0, len(support), _SCORING_CHUNK):
-                pos = torch.as_tensor(inverse[i : i + _SCORING_CHUNK], device=z.device)
+                pos = positions[i : i + _SCORING_CHUNK]
                 labels = (
                     y_s.expand(len(pos), -1) if y_s.ndim == 1 else y_s[i : i + len(pos)]
                 )
@@ -613,7 +393,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         capacity = max(self.memory_size // self.n_reads - 1, len(pool.classes))
         if len(pool.X) <= capacity:
             return pool
-        rng = np.random.default_rng([self._seed_, 3])
+        rng = _stream(self._seed_, Stream.POOL_SAMPLE)
         return pool.subset(_stratified_sample(pool.codes, capacity, rng))
 
     def _fit_pool(self, pool) -> None:
@@ -652,6 +432,22 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             )
         return super().predict_proba(X)
 
+    @validate_params(
+        {
+            "n_way": [Interval(numbers.Integral, 2, None, closed="left")],
+            "n_instances": [Interval(numbers.Integral, 1, None, closed="left")],
+            "n_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
+            # sklearn's "random_state" spelled out, plus the numpy Generator
+            # that the episodes are drawn with, which callers may pass.
+            "random_state": [
+                Interval(numbers.Integral, 0, 2**32 - 1, closed="both"),
+                np.random.RandomState,
+                np.random.Generator,
+                None,
+            ],
+        },
+        prefer_skip_nested_validation=True,
+    )
     def accuracy_by_instance(
         self, X, y, *, n_way=5, n_instances=10, n_episodes=100, random_state=0
     ) -> np.ndarray:
@@ -673,7 +469,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             Presentations of each class per episode.
         n_episodes : int, default=100
             Episodes to average over.
-        random_state : int, RandomState instance or None, default=0
+        random_state : int, RandomState instance, Generator or None, default=0
             Seeds the episodes and their orders.
 
         Returns
@@ -683,15 +479,12 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
             class.
         """
         check_is_fitted(self)
-        X = self._check_X(X)
-        y = column_or_1d(y, warn=True)
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} samples but y has {len(y)} labels.")
+        pool = _check_pool(self, X, y, None, classification=True, reset=False)
         self._check_adapt_classes(n_way, "n_way")
-        check_scalar(n_instances, "n_instances", numbers.Integral, min_val=1)
-        check_scalar(n_episodes, "n_episodes", numbers.Integral, min_val=1)
         rng = _as_generator(random_state)
-        sampler = EpisodeSampler(y, n_way, n_instances, 0)
+        sampler = EpisodeSampler._from_codes(
+            pool.codes, n_way, n_instances, 0, classes=pool.classes
+        )
         support, _ = sampler.sample(n_episodes, rng)
         labels = torch.as_tensor(sampler.support_labels(), device=self.device_)
         self.module_.eval()
@@ -699,7 +492,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         with torch.no_grad():
             for i in range(0, n_episodes, _SCORING_CHUNK):
                 rows = support[i : i + _SCORING_CHUNK]
-                z = self._map_chunks(self._embed, X[rows.ravel()]).view(*rows.shape, -1)
+                z = self._embed_rows(pool.X[rows.ravel()]).view(*rows.shape, -1)
                 z, y_seq = self._in_random_order(rng, z, labels.expand(len(rows), -1))
                 logits = self.module_.run(z, y_seq)[0][..., :n_way]
                 correct.append((logits.argmax(-1) == y_seq).cpu())
