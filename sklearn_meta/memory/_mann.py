@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from .._docs import fill_doc
 from .._episodes import _SCORING_CHUNK
 from .._functional import _embed_episodes, _embed_used_rows
 from .._random import Stream, _as_generator, _stream
@@ -33,7 +34,8 @@ def _random_orders(
 
 
 class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
-    """Memory-augmented neural network: one-shot learning by binding in memory.
+    __doc__ = fill_doc(
+        """Memory-augmented neural network: one-shot learning by binding in memory.
 
     An LSTM controller with an external memory (Santoro et al., 2016) reads
     an episode as a sequence: at each step it sees an example together with
@@ -57,19 +59,8 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
 
     Parameters
     ----------
-    module : torch.nn.Module instance or class, default=None
-        The embedding fed to the controller: maps ``(n, *sample_shape)`` to
-        ``(n, ...)`` (flattened). A class is instantiated with the
-        ``module__*`` parameters; an instance is copied, never trained in
-        place. None uses :class:`~sklearn_meta.nn.Conv4` for images and
-        :class:`~sklearn_meta.nn.MLP` for tabular data;
-        ``torch.nn.Flatten()`` feeds raw pixels, as the paper does.
-    n_way : int, default=5
-        Classes per episode drawn from a pool.
-    k_shot : int, default=1
-        Support examples per class (the sequence is ``n_way * k_shot`` long).
-    n_query : int, default=15
-        Query examples per class.
+    %(module)s
+    %(episode)s
     max_classes : int, default=None
         Size of the label input and output: the most classes ``adapt`` can
         take. Training episodes map their ``n_way`` classes to a random
@@ -85,34 +76,9 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         Read heads (the paper's 4); each also writes.
     usage_decay : float, default=0.95
         Decay of the usage weights between steps (the paper's gamma).
-    meta_batch_size : int, default=16
-        Episodes per optimiser step, run as one batch of sequences.
-    max_epochs : int, default=10
-        Epochs of meta-training.
-    episodes_per_epoch : int, default=100
-        Training episodes per epoch (rounded down to whole meta-batches).
-    lr : float, default=1e-3
-        Learning rate of the optimiser.
-    optimizer : callable, default=torch.optim.Adam
-        Optimiser class; ``optimizer__*`` parameters are passed to it.
-    train_split : float, cross-validator or None, default=None
-        Meta-validation: a float holds out that fraction of the classes; a
-        splitter gives the split itself. The history then records
-        ``valid_loss`` and ``valid_acc`` every epoch.
-    n_valid_episodes : int, default=100
-        Meta-validation episodes per epoch (the same every epoch).
-    n_eval_episodes : int, default=600
-        Episodes :meth:`score` averages over.
-    device : str or torch.device, default="auto"
-        Where to train: "auto" takes CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Added to the default ones.
-    verbose : int, default=0
-        Print a progress bar and a per-epoch log when positive.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, the episodes, their orders and label maps.
-    **kwargs : dict
-        ``module__*`` and ``optimizer__*`` parameters.
+    %(optimisation)s
+    %(validation)s
+    %(runtime)s
 
     Attributes
     ----------
@@ -120,14 +86,8 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         What is meta-learned: ``module_.body`` (a copy of the module),
         ``module_.controller``, ``module_.keys``, ``module_.controls`` and
         ``module_.output``.
-    optimizer_ : torch.optim.Optimizer
-        The optimiser, with its state.
-    history_ : skorch.history.History
-        Per-epoch and per-batch records.
-    callbacks_ : list of (str, callback)
-        The initialised callbacks.
-    classes_ : ndarray of shape (n_classes,)
-        Classes of the training pool (after ``fit(X, y)``).
+    %(training_attributes)s
+    %(classes_)s
     pool_state_ : dict or None
         The memory after storing a sample of the training pool, spread over
         its classes, used by :meth:`predict`: at most what the memory holds
@@ -135,12 +95,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         1`` samples (but one per class at least); stored at the first
         prediction and kept. None when the pool has more than
         ``max_classes`` classes.
-    n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (channels, for images).
-    sample_shape_ : tuple of int
-        Shape of one sample.
-    device_ : torch.device
-        The device in use.
+    %(data_attributes)s
 
     See Also
     --------
@@ -186,7 +141,15 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
     >>> clf.accuracy_by_instance(X[y >= 5], y[y >= 5], n_way=3,
     ...                          n_instances=4, n_episodes=20).shape
     (4,)
-    """
+    """,
+        module_role="The embedding fed to the controller: maps ``(n, *sample_shape)`` "
+        "to ``(n, ...)`` (flattened).",
+        module_note="``torch.nn.Flatten()`` feeds raw pixels, as the paper does.",
+        k_shot_note=" (the sequence is ``n_way * k_shot`` long)",
+        meta_batch_size=16,
+        meta_batch_note=", run as one batch of sequences",
+        seeded="the initialisation, the episodes, their orders and label maps",
+    )
 
     _parameter_constraints: dict = {
         **BaseMetaLearner._parameter_constraints,

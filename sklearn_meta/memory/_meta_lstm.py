@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
+from .._docs import _GRADIENT_VALUES, fill_doc
 from .._functional import _ClassHead, _MetaModel, _replace_batch_norm
 from .._sklearn import Interval
 from ..base import MetaClassifierMixin
@@ -111,7 +112,8 @@ class _MetaLSTMModel(_MetaModel):
 
 
 class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
-    """Meta-Learner LSTM: a learned optimiser whose cell state is the learner.
+    __doc__ = fill_doc(
+        """Meta-Learner LSTM: a learned optimiser whose cell state is the learner.
 
     A coordinate-wise LSTM (Ravi & Larochelle, 2017) trains the learner
     network (the ``module`` and a linear head) on each task's support set: at
@@ -129,20 +131,8 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
 
     Parameters
     ----------
-    module : torch.nn.Module instance or class, default=None
-        The learner's body: maps ``(n, *sample_shape)`` to features
-        ``(n, ...)`` (flattened); the learner adds a linear head. A class is
-        instantiated with the ``module__*`` parameters; an instance is
-        copied, never trained in place; its batch-norm layers are replaced in
-        the copy by task-wise ones (see Notes). None uses
-        :class:`~sklearn_meta.nn.Conv4` for images and, for tabular data, two
-        hidden layers of 40 ReLU units.
-    n_way : int, default=5
-        Classes per episode drawn from a pool.
-    k_shot : int, default=1
-        Support examples per class.
-    n_query : int, default=15
-        Query examples per class.
+    %(module)s
+    %(episode)s
     inner_steps : int, default=5
         Steps of the learned optimiser per task during meta-training, each on
         the whole support set.
@@ -163,41 +153,20 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         with their gates held constant, so the initialisation keeps learning
         while the memory for the LSTM's graph is bounded. None back-propagates
         through every step.
-    meta_batch_size : int, default=8
-        Tasks per meta-update.
+    %(meta_batch_size)s
     task_chunk_size : int, "auto" or None, default=8
         Tasks adapted in one vectorised call; each chunk's graph is freed by
         its backward pass. None adapts the whole meta-batch at once; "auto"
         does so on a CUDA device and takes chunks of 8 on the CPU.
-    max_epochs : int, default=10
-        Epochs of meta-training.
-    episodes_per_epoch : int, default=100
-        Tasks per epoch (rounded down to whole meta-batches).
-    lr : float, default=1e-3
-        Learning rate of the meta-optimiser.
-    optimizer : callable, default=torch.optim.Adam
-        The meta-optimiser class; ``optimizer__*`` parameters are passed to it.
+    %(max_epochs)s
+    %(episodes_per_epoch)s
+    %(lr)s
+    %(optimizer)s
     max_grad_norm : float, default=0.25
         Clip the norm of the meta-gradient to this value (the paper's 0.25);
         None does not clip.
-    train_split : float, cross-validator or None, default=None
-        Meta-validation: a float holds out that fraction of the classes; a
-        splitter gives the split itself. The history then records
-        ``valid_loss`` and ``valid_acc`` every epoch.
-    n_valid_episodes : int, default=100
-        Meta-validation episodes per epoch (the same every epoch).
-    n_eval_episodes : int, default=600
-        Episodes :meth:`score` averages over.
-    device : str or torch.device, default="auto"
-        Where to train: "auto" takes CUDA when available.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Added to the default ones.
-    verbose : int, default=0
-        Print a progress bar and a per-epoch log when positive.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes.
-    **kwargs : dict
-        ``module__*`` and ``optimizer__*`` parameters.
+    %(validation)s
+    %(runtime)s
 
     Attributes
     ----------
@@ -205,24 +174,13 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         What is meta-learned: ``module_.body`` and ``module_.head`` (the
         learner's initial parameters, the LSTM's initial cell state) and
         ``module_.update_rule`` (the LSTM).
-    optimizer_ : torch.optim.Optimizer
-        The meta-optimiser, with its state.
-    history_ : skorch.history.History
-        Per-epoch and per-batch records.
-    callbacks_ : list of (str, callback)
-        The initialised callbacks.
-    classes_ : ndarray of shape (n_classes,)
-        Classes of the training pool (after ``fit(X, y)``).
+    %(training_attributes)s
+    %(classes_)s
     pool_state_ : dict or None
         The learner trained by the LSTM on the training pool (at most 2,048
         samples of it, spread over the classes), used by :meth:`predict`
         (made at the first prediction and kept).
-    n_features_in_ : int
-        ``X.shape[1]`` in ``fit`` (channels, for images).
-    sample_shape_ : tuple of int
-        Shape of one sample.
-    device_ : torch.device
-        The device in use.
+    %(data_attributes)s
 
     See Also
     --------
@@ -263,7 +221,11 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
     True
     >>> clf.adapt(X[y >= 8][:10], y[y >= 8][:10]).classes_
     array([8, 9])
-    """
+    """,
+        **_GRADIENT_VALUES,
+        meta_batch_size=8,
+        units="classes",
+    )
 
     _parameter_constraints: dict = {
         **BaseGradientLearner._parameter_constraints,
