@@ -10,6 +10,7 @@ figures.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -33,6 +34,33 @@ from sklearn_meta.model_selection import episodic_score
 REPO = Path(__file__).resolve().parents[1]
 #: Where the scripts look for ``omniglot/images_*.zip`` unless ``--data-home``.
 DATA_HOME = str(REPO.parent / "shared" / "data")
+
+
+# -- options -----------------------------------------------------------------------
+
+#: The options several scripts take, by name: the flag and its ``add_argument``
+#: keywords.
+COMMON_OPTIONS = {
+    "data_home": (
+        "--data-home",
+        {"default": DATA_HOME, "help": "folder holding omniglot/images_*.zip"},
+    ),
+    "device": ("--device", {"default": "cpu", "help": '"cpu", "cuda" or "auto"'}),
+    "seed": ("--seed", {"type": int, "default": 0}),
+    "json": ("--json", {"default": None, "help": "also write the record here"}),
+}
+
+
+def argument_parser(doc: str, *common: str) -> argparse.ArgumentParser:
+    """Make a script's parser, described by ``doc``'s first line.
+
+    ``common`` names the options of :data:`COMMON_OPTIONS` it takes.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name in common:
+        flag, kwargs = COMMON_OPTIONS[name]
+        parser.add_argument(flag, **kwargs)
+    return parser
 
 
 # -- the machine and the record ----------------------------------------------------
@@ -61,7 +89,7 @@ def machine(device: str = "cpu") -> dict:
 
 
 def write_record(
-    path: str | None,
+    path: str | Path | None,
     figures: dict,
     *,
     benchmark: str | None = None,
@@ -72,7 +100,7 @@ def write_record(
 
     Parameters
     ----------
-    path : str or None
+    path : str, Path or None
         Where to write the record (indented JSON); None only prints it.
     figures : dict
         What the run measured; its keys come first in the record.
@@ -113,21 +141,21 @@ def _synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], Any], device: str = "cpu") -> tuple[Any, float]:
-    """Run ``fn()``; return its result and the seconds it took.
+def timed(fn: Callable[..., Any], *args, device: str = "cpu") -> tuple[Any, float]:
+    """Run ``fn(*args)``; return its result and the seconds it took.
 
     The clock stops once the work ``fn`` queued on ``device`` is done.
     """
     _synchronize(device)
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     _synchronize(device)
     return result, time.perf_counter() - start
 
 
-def time_call(fn: Callable[[], Any], device: str = "cpu") -> float:
-    """Seconds ``fn()`` takes, waiting for the device's queued work."""
-    return timed(fn, device)[1]
+def time_call(fn: Callable[..., Any], *args, device: str = "cpu") -> float:
+    """Seconds ``fn(*args)`` takes, waiting for the device's queued work."""
+    return timed(fn, *args, device=device)[1]
 
 
 class MetaIterationTimer(Callback):

@@ -51,7 +51,13 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from _common import MetaIterationTimer, print_table, time_call, write_record
+from _common import (
+    MetaIterationTimer,
+    argument_parser,
+    print_table,
+    time_call,
+    write_record,
+)
 from torch import nn
 from torch.nn import functional as F
 
@@ -222,7 +228,7 @@ def peer_sinusoid(library: str, n_iterations: int, device):
             for batches in chunks:
                 _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
 
-        return time_call(all_chunks, device) / len(chunks)
+        return time_call(all_chunks, device=device) / len(chunks)
 
     return run
 
@@ -235,10 +241,15 @@ def peer_omniglot(library: str, steps: int, device):
 
     def run():
         return time_call(
-            lambda: _peer_step(
-                library, model, meta_opt, batches, steps, 0.4, F.cross_entropy
-            ),
-            device,
+            _peer_step,
+            library,
+            model,
+            meta_opt,
+            batches,
+            steps,
+            0.4,
+            F.cross_entropy,
+            device=device,
         )
 
     return run
@@ -274,7 +285,7 @@ def matmul_gflops(device="cpu") -> float:
     a = torch.randn(2048, 2048, device=device)
     b = torch.randn(2048, 2048, device=device)
     a @ b
-    times = [time_call(lambda: a @ b, device) for _ in range(5)]
+    times = [time_call(torch.matmul, a, b, device=device) for _ in range(5)]
     return 2 * 2048**3 / min(times) / 1e9
 
 
@@ -316,7 +327,7 @@ def run_row(spec: dict) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "device", "json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sinusoid-iterations", type=int, default=40)
     parser.add_argument(
@@ -325,9 +336,7 @@ def main(argv=None) -> dict:
         default=8,
         help="our task_chunk_size on Omniglot ('none': the whole meta-batch)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
-    parser.add_argument("--json", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

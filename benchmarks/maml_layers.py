@@ -28,10 +28,8 @@ Prints a table and JSON. Run ``python benchmarks/maml_layers.py``.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
-from _common import print_table, time_call, write_record
+from _common import argument_parser, print_table, time_call, write_record
 from maml import Episodes, omniglot_batch, ours_omniglot, peer_omniglot, peers
 from skorch.callbacks import Callback
 from torch import nn
@@ -295,9 +293,8 @@ def peer_seconds() -> dict:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "json")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
