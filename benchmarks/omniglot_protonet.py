@@ -106,14 +106,15 @@ def main(argv=None) -> dict:
     train_s = time_call(clf.fit, X_train, y_train)
 
     rows, eval_s = timed(
-        score_settings,
-        clf,
-        X_test,
-        y_test,
-        settings,
-        n_query=15 if dataset == "omniglot" else 5,
-        n_episodes=args.eval_episodes,
-        random_state=args.seed,
+        lambda: score_settings(
+            clf,
+            X_test,
+            y_test,
+            settings,
+            n_query=15 if dataset == "omniglot" else 5,
+            n_episodes=args.eval_episodes,
+            random_state=args.seed,
+        )
     )
     for row in rows:
         row["paper"] = PAPER.get(row["setting"])
