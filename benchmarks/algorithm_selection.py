@@ -22,12 +22,10 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 
 import numpy as np
-from _common import machine, save_record
+from _common import argument_parser, plus_minus, print_table, time_call, write_record
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -56,12 +54,6 @@ def _loo_summary(results: dict) -> dict:
     return summary
 
 
-def _timed_fit(estimator, X, y):
-    started = time.perf_counter()
-    estimator.fit(X, y)
-    return estimator, time.perf_counter() - started
-
-
 def _holdout_comparison(recommender, datasets, held_out, args) -> list[dict]:
     # Start joblib's worker processes before any timing, so that neither
     # search pays for them.
@@ -74,25 +66,17 @@ def _holdout_comparison(recommender, datasets, held_out, args) -> list[dict]:
         X_train, X_test, y_train, y_test = train_test_split(
             dataset.X, dataset.y, test_size=0.25, stratify=dataset.y, random_state=0
         )
-        search, search_time = _timed_fit(
-            MetaSearchCV(rec, n_candidates=3, cv=args.cv, n_jobs=args.n_jobs),
-            X_train,
-            y_train,
+        search = MetaSearchCV(rec, n_candidates=3, cv=args.cv, n_jobs=args.n_jobs)
+        search_time = time_call(search.fit, X_train, y_train)
+        top1 = rec.recommend(X_train, y_train, k=1)[0].estimator.fit(X_train, y_train)
+        default = rec.portfolio_["rf"].fit(X_train, y_train)
+        grid = GridSearchCV(
+            Pipeline([("model", rec.portfolio_["rf"])]),
+            {"model": [rec.portfolio_[n] for n in rec.configuration_names_]},
+            cv=args.cv,
+            n_jobs=args.n_jobs,
         )
-        top1, _ = _timed_fit(
-            rec.recommend(X_train, y_train, k=1)[0].estimator, X_train, y_train
-        )
-        default, _ = _timed_fit(rec.portfolio_["rf"], X_train, y_train)
-        grid, grid_time = _timed_fit(
-            GridSearchCV(
-                Pipeline([("model", rec.portfolio_["rf"])]),
-                {"model": [rec.portfolio_[n] for n in rec.configuration_names_]},
-                cv=args.cv,
-                n_jobs=args.n_jobs,
-            ),
-            X_train,
-            y_train,
-        )
+        grid_time = time_call(grid.fit, X_train, y_train)
         rows.append(
             {
                 "dataset": dataset.name,
@@ -115,7 +99,7 @@ def _holdout_comparison(recommender, datasets, held_out, args) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "json")
     parser.add_argument("--n-generated", type=int, default=120)
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=2)
@@ -126,16 +110,13 @@ def main() -> None:
         help="held-out data sets for the search comparison",
     )
     parser.add_argument("--cache-dir", default="build/selection_cache")
-    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args()
 
     datasets = make_meta_datasets(args.n_generated, random_state=0)
     recommender = AlgorithmRecommender(
         cv=args.cv, n_jobs=args.n_jobs, cache_dir=args.cache_dir, verbose=1
     )
-    started = time.perf_counter()
-    recommender.fit(datasets)
-    fit_seconds = time.perf_counter() - started
+    fit_seconds = time_call(recommender.fit, datasets)
 
     loo = {}
     for strategy in ("neighbors", "model"):
@@ -160,7 +141,6 @@ def main() -> None:
     holdout = _holdout_comparison(recommender, datasets, held_out, args)
 
     report = {
-        "machine": machine(),
         "n_datasets": len(datasets),
         "n_configurations": len(recommender.configuration_names_),
         "cv": args.cv,
@@ -172,41 +152,33 @@ def main() -> None:
         "best_fixed_in_hindsight": hindsight,
         "holdout": holdout,
     }
-    save_record(report, args.json)
+    write_record(args.json, report, benchmark="algorithm_selection", args=args)
 
-    print("\nLeave-one-data-set-out, mean CV score and regret (mean ± 95% CI)")
-    print(
-        "| strategy | top-1 | best of top-3 | default (rf) | best member "
-        "| top-1 regret | top-3 regret | default regret | top-1 beats default |"
+    print_table(
+        [{"strategy": strategy, **s} for strategy, s in loo.items()],
+        [
+            ("strategy", "strategy"),
+            ("top-1", "top1_score", ".4f"),
+            ("best of top-3", "topk_score", ".4f"),
+            ("default (rf)", "default_score", ".4f"),
+            ("best member", "best_score", ".4f"),
+            ("top-1 regret", lambda s: plus_minus(s["top1_regret"], 4)),
+            ("top-3 regret", lambda s: plus_minus(s["topk_regret"], 4)),
+            ("default regret", lambda s: plus_minus(s["default_regret"], 4)),
+            (
+                "top-1 beats default",
+                lambda s: (
+                    f"{s['top1_beats_default']} of {s['n_datasets']} "
+                    f"({s['top1_ties_default']} ties)"
+                ),
+            ),
+        ],
+        title="Leave-one-data-set-out, mean CV score and regret (mean ± 95% CI)",
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for strategy, s in loo.items():
-        print(
-            f"| {strategy} | {s['top1_score']:.4f} | {s['topk_score']:.4f} "
-            f"| {s['default_score']:.4f} | {s['best_score']:.4f} "
-            f"| {s['top1_regret'][0]:.4f} ± {s['top1_regret'][1]:.4f} "
-            f"| {s['topk_regret'][0]:.4f} ± {s['topk_regret'][1]:.4f} "
-            f"| {s['default_regret'][0]:.4f} ± {s['default_regret'][1]:.4f} "
-            f"| {s['top1_beats_default']} of {s['n_datasets']} "
-            f"({s['top1_ties_default']} ties) |"
-        )
     print(
         f"Best single configuration in hindsight: {hindsight['configuration']}, "
-        f"regret {hindsight['regret'][0]:.4f} ± {hindsight['regret'][1]:.4f}"
+        f"regret {plus_minus(hindsight['regret'], 4)}"
     )
-    print("\nHeld-out data sets (test accuracy; search seconds)")
-    print(
-        "| data set | MetaSearchCV (top 3) | top-1 | default rf | full grid "
-        "| MetaSearchCV s | grid s | time saved |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in holdout:
-        print(
-            f"| {r['dataset']} | {r['meta_search']:.4f} | {r['top1']:.4f} "
-            f"| {r['default']:.4f} | {r['grid_search']:.4f} "
-            f"| {r['meta_search_seconds']:.1f} | {r['grid_search_seconds']:.1f} "
-            f"| {r['grid_search_seconds'] / r['meta_search_seconds']:.1f}x |"
-        )
     means = {
         key: float(np.mean([r[key] for r in holdout]))
         for key in (
@@ -218,11 +190,22 @@ def main() -> None:
             "grid_search_seconds",
         )
     }
-    print(
-        f"| mean | {means['meta_search']:.4f} | {means['top1']:.4f} "
-        f"| {means['default']:.4f} | {means['grid_search']:.4f} "
-        f"| {means['meta_search_seconds']:.1f} | {means['grid_search_seconds']:.1f} "
-        f"| {means['grid_search_seconds'] / means['meta_search_seconds']:.1f}x |"
+    print_table(
+        [*holdout, {"dataset": "mean", **means}],
+        [
+            ("data set", "dataset"),
+            ("MetaSearchCV (top 3)", "meta_search", ".4f"),
+            ("top-1", "top1", ".4f"),
+            ("default rf", "default", ".4f"),
+            ("full grid", "grid_search", ".4f"),
+            ("MetaSearchCV s", "meta_search_seconds", ".1f"),
+            ("grid s", "grid_search_seconds", ".1f"),
+            (
+                "time saved",
+                lambda r: f"{r['grid_search_seconds'] / r['meta_search_seconds']:.1f}x",
+            ),
+        ],
+        title="Held-out data sets (test accuracy; search seconds)",
     )
 
 

@@ -12,9 +12,12 @@ worker process per row (peak memory):
   meta-iterations, so it includes drawing and checking the tasks.
 - ``omniglot``: 5-way 1-shot episodes with 1 query per class (the MAML paper's
   Omniglot protocol), 28x28 inputs, the standard conv4 with a 5-way head,
-  meta-batch of 32, second order, 1 and 5 inner steps (lr 0.4). Ours is one
-  :class:`~sklearn_meta.MAMLClassifier` meta-update (``_train_step``) on a
-  fixed meta-batch; peers run the same meta-batch.
+  meta-batch of 32, second order, 1 and 5 inner steps (lr 0.4), random
+  pixels (timing only). Ours is :class:`~sklearn_meta.MAMLClassifier`
+  ``fit`` on a pool of such images, one meta-iteration timed by a callback
+  from ``on_batch_begin`` to ``on_batch_end`` (forward, backward and Adam
+  step on a meta-batch of 32 episodes, not their drawing); peers run one
+  meta-batch of the same shape.
 
 Peers, run with the loop their documentation gives (a Python loop over tasks,
 one backward per task):
@@ -44,19 +47,25 @@ import resource
 import statistics
 import subprocess
 import sys
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from _common import machine, save_record, time_call
+from _common import (
+    MetaIterationTimer,
+    argument_parser,
+    print_table,
+    time_call,
+    write_record,
+)
 from torch import nn
 from torch.nn import functional as F
 
 from sklearn_meta import MAMLClassifier, MAMLRegressor
 from sklearn_meta.datasets import make_sinusoid_tasks
-from sklearn_meta.tasks import _EpisodeBatch
 
-REPO = Path(__file__).resolve().parents[1]
+#: Tasks per meta-batch on Omniglot.
+OMNIGLOT_TASKS = 32
 
 
 def peers() -> dict[str, str]:
@@ -97,13 +106,22 @@ def peer_conv4() -> nn.Module:
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 5))
 
 
-def omniglot_batch(n_tasks: int = 32, seed: int = 0, device="cpu") -> _EpisodeBatch:
+class Episodes(NamedTuple):
+    """A meta-batch of episodes: support and query images and labels, per task."""
+
+    X_support: torch.Tensor
+    y_support: torch.Tensor
+    X_query: torch.Tensor
+    y_query: torch.Tensor
+
+
+def omniglot_batch(n_tasks: int = OMNIGLOT_TASKS, seed: int = 0, device="cpu"):
     """Omniglot-shaped 5-way 1-shot 1-query episodes (random pixels: timing only)."""
     g = torch.Generator().manual_seed(seed)
     X_s = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
     X_q = torch.rand(n_tasks, 5, 1, 28, 28, generator=g)
     y = torch.arange(5).repeat(n_tasks, 1)
-    return _EpisodeBatch(*(t.to(device) for t in (X_s, y, X_q, y)), n_classes=5)
+    return Episodes(*(t.to(device) for t in (X_s, y, X_q, y)))
 
 
 def ours_sinusoid(n_iterations: int, device):
@@ -124,10 +142,17 @@ def ours_sinusoid(n_iterations: int, device):
     return run
 
 
-def ours_omniglot(steps: int, chunk, device, cls=MAMLClassifier):
-    batch = omniglot_batch(device=device)
+def ours_omniglot(steps: int, chunk, device, module=None, callbacks=()):
+    """Seconds of one meta-iteration of ours: ``run()`` fits for one, times it.
+
+    The pool is 5 classes of 2 random images, so every episode is 5-way 1-shot
+    1-query; ``module`` is the learner's (None: its default conv4), and
+    ``callbacks`` run beside the timer.
+    """
     X = np.random.default_rng(0).random((10, 1, 28, 28), dtype=np.float32)
-    clf = cls(
+    timer = MetaIterationTimer()
+    clf = MAMLClassifier(
+        module,
         device=device,
         n_way=5,
         k_shot=1,
@@ -135,11 +160,18 @@ def ours_omniglot(steps: int, chunk, device, cls=MAMLClassifier):
         inner_lr=0.4,
         inner_steps=steps,
         task_chunk_size=chunk,
-        max_epochs=0,
+        meta_batch_size=OMNIGLOT_TASKS,
+        max_epochs=1,
+        episodes_per_epoch=OMNIGLOT_TASKS,
+        callbacks=[("timer", timer), *callbacks],
         random_state=0,
-    ).fit(X, np.arange(10) % 5)
+    )
 
-    return lambda: time_call(lambda: clf._train_step([batch]), device)
+    def run():
+        clf.fit(X, np.arange(10) % 5)
+        return timer.seconds_[-1]
+
+    return run
 
 
 def _peer_step(library: str, model, meta_opt, batches, steps: int, lr: float, loss_fn):
@@ -196,7 +228,7 @@ def peer_sinusoid(library: str, n_iterations: int, device):
             for batches in chunks:
                 _peer_step(library, model, meta_opt, batches, 1, 0.01, F.mse_loss)
 
-        return time_call(all_chunks, device) / len(chunks)
+        return time_call(all_chunks, device=device) / len(chunks)
 
     return run
 
@@ -205,18 +237,19 @@ def peer_omniglot(library: str, steps: int, device):
     torch.manual_seed(0)
     model = peer_conv4().to(device)
     meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    b = omniglot_batch(device=device)
-    batches = [
-        (b.X_support[i], b.y_support[i], b.X_query[i], b.y_query[i])
-        for i in range(len(b.X_support))
-    ]
+    batches = list(zip(*omniglot_batch(device=device), strict=True))
 
     def run():
         return time_call(
-            lambda: _peer_step(
-                library, model, meta_opt, batches, steps, 0.4, F.cross_entropy
-            ),
-            device,
+            _peer_step,
+            library,
+            model,
+            meta_opt,
+            batches,
+            steps,
+            0.4,
+            F.cross_entropy,
+            device=device,
         )
 
     return run
@@ -252,7 +285,7 @@ def matmul_gflops(device="cpu") -> float:
     a = torch.randn(2048, 2048, device=device)
     b = torch.randn(2048, 2048, device=device)
     a @ b
-    times = [time_call(lambda: a @ b, device) for _ in range(5)]
+    times = [time_call(torch.matmul, a, b, device=device) for _ in range(5)]
     return 2 * 2048**3 / min(times) / 1e9
 
 
@@ -294,7 +327,7 @@ def run_row(spec: dict) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "device", "json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sinusoid-iterations", type=int, default=40)
     parser.add_argument(
@@ -303,9 +336,7 @@ def main(argv=None) -> dict:
         default=8,
         help="our task_chunk_size on Omniglot ('none': the whole meta-batch)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
-    parser.add_argument("--json", default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -347,10 +378,6 @@ def main(argv=None) -> dict:
     gemm = matmul_gflops(args.device)
     flops = {steps: omniglot_flops(steps) for steps in steps_list}
     reference = next((p for p in ("learn2learn", "higher") if p in available), None)
-    print(
-        f"\n{'work':<22}{'library':<14}{'s / meta-iter':>14}{'peak GiB':>10}"
-        f"{'GFLOP/s':>9}{'ratio':>8}"
-    )
     for row in rows:
         key = (row["work"], row.get("steps"))
         ref = next(
@@ -367,27 +394,36 @@ def main(argv=None) -> dict:
             if row["work"] == "omniglot"
             else None
         )
-        work = row["work"] + (f" {row['steps']} step(s)" if "steps" in row else "")
-        print(
-            f"{work:<22}{row['library']:<14}{row['seconds']:>14.4f}"
-            f"{row['peak_gib']:>10.2f}"
-            f"{'' if row['gflops'] is None else format(row['gflops'], '.0f'):>9}"
-            f"{'' if row['ratio'] is None else format(row['ratio'], '.2f'):>8}"
-        )
+    print_table(
+        rows,
+        [
+            (
+                "work",
+                lambda r: (
+                    f"{r['work']} {r['steps']} step(s)" if "steps" in r else r["work"]
+                ),
+            ),
+            ("library", "library"),
+            ("s / meta-iter", "seconds", ".4f"),
+            ("peak GiB", "peak_gib", ".2f"),
+            ("GFLOP/s", "gflops", ".0f"),
+            ("ratio", "ratio", ".2f"),
+        ],
+    )
     print(
-        f"\nratio = ours / {reference or 'no peer'}; float32 matmul on this machine: "
+        f"ratio = ours / {reference or 'no peer'}; float32 matmul on this machine: "
         f"{gemm:.0f} GFLOP/s; meta-iteration FLOPs: "
         + ", ".join(f"{s} step(s) {f / 1e9:.1f} GFLOP" for s, f in flops.items())
     )
-    record = {
-        "benchmark": "maml",
+    figures = {
         "peers": available,
         "rows": rows,
         "matmul_gflops": gemm,
         "meta_iteration_flops": flops,
-        "machine": machine(args.device),
     }
-    return save_record(record, args.json)
+    return write_record(
+        args.json, figures, benchmark="maml", args=args, device=args.device
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ section in ``docs/benchmarks.md``:
    ``benchmarks/maml.py``, 1 inner step, chunks of 8 tasks), split into
    convolution operators and everything else, and the same with queries
    normalised by their own statistics (the peers' choice) instead of their
-   support's, which takes the support rows out of the query pass;
+   support's, which takes the support rows out of the query pass (a conv4
+   whose normalisation layers normalise each call by its own statistics,
+   passed as ``module``);
 4. the same meta-iteration written by hand without ``vmap``: the conv4 in the
    grouped layout (images, tasks x channels, height, width), where per-task
    batch norm is the native ``F.batch_norm`` and no copy moves the task
@@ -26,26 +28,23 @@ Prints a table and JSON. Run ``python benchmarks/maml_layers.py``.
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import torch
-from _common import machine, save_record, time_call
-from maml import omniglot_batch, ours_omniglot, peer_omniglot, peers
+from _common import argument_parser, print_table, time_call, write_record
+from maml import Episodes, omniglot_batch, ours_omniglot, peer_omniglot, peers
+from skorch.callbacks import Callback
+from torch import nn
 from torch.nn import functional as F
 
-from sklearn_meta import MAMLClassifier
+from sklearn_meta.nn import Conv4
 
 N_TASKS, N_IMAGES, FILTERS = 8, 10, 64
 CONV_OPS = ("convolution", "conv2d", "mkldnn_convolution", "convolution_backward")
 
 
 def _milliseconds(fn, repeats: int = 20) -> float:
+    """Mean milliseconds of ``fn()`` over ``repeats`` calls, after one more."""
     fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats * 1e3
+    return time_call(lambda: [fn() for _ in range(repeats)]) / repeats * 1e3
 
 
 def _backward(tensor: torch.Tensor) -> None:
@@ -105,14 +104,21 @@ def pool_layouts(size: int) -> dict:
     }
 
 
-def _profile(run) -> dict:
-    """Best of 3 timed runs, and one profiled: convolution and other self time."""
+def _cpu_profiler() -> torch.profiler.profile:
+    return torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+
+
+def _profile(run, profiled) -> dict:
+    """Best of 3 timed runs, and the self time of one profiled run.
+
+    ``run()`` returns its seconds; ``profiled()`` makes one more run and
+    returns the finished profiler. Self time splits into convolution
+    operators and everything else.
+    """
     run()
     seconds = min(run() for _ in range(3))
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as p:
-        run()
     conv = other = 0.0
-    for event in p.key_averages():
+    for event in profiled().key_averages():
         self_seconds = event.self_cpu_time_total / 1e6
         if any(op in event.key for op in CONV_OPS):
             conv += self_seconds
@@ -121,21 +127,77 @@ def _profile(run) -> dict:
     return {"seconds": seconds, "convolution_s": conv, "other_s": other}
 
 
-def profile_meta_iteration() -> dict:
-    return _profile(ours_omniglot(steps=1, chunk=8, device="cpu"))
+class ProfileNextMetaIteration(Callback):
+    """Profile the next training meta-iteration of a fit once :meth:`arm` is called."""
+
+    def arm(self) -> None:
+        """Profile the next meta-iteration."""
+        self.armed_ = True
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        """Start the profiler if armed."""
+        if training and getattr(self, "armed_", False):
+            self.profiler_ = _cpu_profiler()
+            self.profiler_.start()
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Stop it."""
+        if training and getattr(self, "armed_", False):
+            self.profiler_.stop()
+            self.armed_ = False
 
 
-class _OwnStatisticsMAML(MAMLClassifier):
-    """MAML whose queries are normalised by their own batch statistics."""
-
-    def _query_outputs(self, fast, X_s, X_q, z_q=None):
-        return super()._query_outputs(fast, None, X_q, z_q)
-
-
-def own_statistics_meta_iteration() -> dict:
-    return _profile(
-        ours_omniglot(steps=1, chunk=8, device="cpu", cls=_OwnStatisticsMAML)
+def profile_meta_iteration(module=None) -> dict:
+    """Profile our meta-iteration (1 step, chunks of 8), with ``module`` if given."""
+    profiler = ProfileNextMetaIteration()
+    run = ours_omniglot(
+        steps=1,
+        chunk=8,
+        device="cpu",
+        module=module,
+        callbacks=[("profile", profiler)],
     )
+
+    def profiled():
+        profiler.arm()
+        run()
+        return profiler.profiler_
+
+    return _profile(run, profiled)
+
+
+class OwnStatisticsNorm(nn.Module):
+    """Batch normalisation by the statistics of each call's own batch.
+
+    Not a ``torch.nn.modules.batchnorm._BatchNorm``, so a learner keeps it as
+    it is: under ``vmap`` over tasks every call normalises a task's rows by
+    their own statistics, so the support pass and the query pass of the inner
+    loop each use their own (the peers' work), where the learner's own layer
+    normalises queries with their support's. The arithmetic is the learner's.
+    """
+
+    def __init__(self, norm: nn.BatchNorm2d):
+        super().__init__()
+        self.eps = norm.eps
+        self.weight = nn.Parameter(norm.weight.detach().clone())
+        self.bias = nn.Parameter(norm.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` ``(n, C, H, W)`` by its own per-channel statistics."""
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+        scale = torch.rsqrt(var + self.eps) * self.weight
+        shift = -mean * scale + self.bias
+        return torch.addcmul(shift.view(1, -1, 1, 1), x, scale.view(1, -1, 1, 1))
+
+
+def own_statistics_conv4() -> Conv4:
+    """Build the default conv4 with its batch norms normalising by their own batch."""
+    module = Conv4()
+    for block in module.children():
+        for i, layer in enumerate(block.children()):
+            if isinstance(layer, nn.BatchNorm2d):
+                block[i] = OwnStatisticsNorm(layer)
+    return module
 
 
 def _grouped_conv4(fast: dict, x: torch.Tensor, n_tasks: int) -> torch.Tensor:
@@ -206,16 +268,18 @@ def grouped_meta_iteration(chunk: int = N_TASKS) -> dict:
     def step() -> None:
         optimizer.zero_grad()
         for i in range(0, len(batch.X_support), chunk):
-            part = type(batch)(*(t[i : i + chunk] for t in batch[:4]), n_classes=5)
+            part = Episodes(*(t[i : i + chunk] for t in batch))
             (
                 _grouped_query_losses(meta, part, 1).sum() / len(batch.X_support)
             ).backward()
         optimizer.step()
 
-    def run() -> float:
-        return time_call(step)
+    def profiled() -> torch.profiler.profile:
+        with _cpu_profiler() as profiler:
+            step()
+        return profiler
 
-    return _profile(run)
+    return _profile(lambda: time_call(step), profiled)
 
 
 def peer_seconds() -> dict:
@@ -229,9 +293,8 @@ def peer_seconds() -> dict:
 
 
 def main() -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "json")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -242,45 +305,55 @@ def main() -> dict:
         },
         "pool": {f"{FILTERS}x{s}x{s}": pool_layouts(s) for s in (28, 14, 7)},
         "meta_iteration": profile_meta_iteration(),
-        "meta_iteration_own_statistics": own_statistics_meta_iteration(),
+        "meta_iteration_own_statistics": profile_meta_iteration(own_statistics_conv4()),
         "meta_iteration_without_vmap": grouped_meta_iteration(),
         "peers": peer_seconds(),
     }
-    save_record({"machine": machine(), **report}, args.json)
-    print(f"\nOne layer, forward + backward, {N_TASKS} tasks x {N_IMAGES} images (ms)")
-    print(
-        "| input | grouped | grouped, channels-last | per-task loop | shared weights |"
+    write_record(args.json, report, benchmark="maml_layers", args=args)
+    print_table(
+        [{"input": name, **r} for name, r in report["conv"].items()],
+        [
+            ("input", "input"),
+            ("grouped", "grouped", ".1f"),
+            ("grouped, channels-last", "grouped_channels_last", ".1f"),
+            ("per-task loop", "per_task_loop", ".1f"),
+            ("shared weights", "shared_weights", ".1f"),
+        ],
+        title=f"One layer, forward + backward, {N_TASKS} tasks x {N_IMAGES} images "
+        "(ms)",
     )
-    print("| --- | --- | --- | --- | --- |")
-    for name, r in report["conv"].items():
-        print(
-            f"| {name} | {r['grouped']:.1f} | {r['grouped_channels_last']:.1f} "
-            f"| {r['per_task_loop']:.1f} | {r['shared_weights']:.1f} |"
-        )
-    print("\n| pooled input | max_pool2d | channels-last | reshape + amax |")
-    print("| --- | --- | --- | --- |")
-    for name, r in report["pool"].items():
-        print(
-            f"| {name} | {r['max_pool2d']:.1f} | {r['max_pool2d_channels_last']:.1f} "
-            f"| {r['reshape_amax']:.1f} |"
-        )
-    for key, label in (
-        ("meta_iteration", "Meta-iteration"),
-        ("meta_iteration_own_statistics", "Queries by their own statistics"),
-        ("meta_iteration_without_vmap", "Without vmap, grouped layout"),
-    ):
-        m = report[key]
-        print(
-            f"\n{label}: {m['seconds']:.3f} s; profiled self time "
-            f"{m['convolution_s']:.2f} s in convolutions, {m['other_s']:.2f} s in "
-            "the rest"
-        )
-    for library, seconds in report["peers"].items():
-        conv = report["meta_iteration"]["convolution_s"]
-        print(
-            f"{library}: {seconds:.3f} s; our convolutions alone are "
-            f"{conv / seconds:.2f}x of it"
-        )
+    print_table(
+        [{"input": name, **r} for name, r in report["pool"].items()],
+        [
+            ("pooled input", "input"),
+            ("max_pool2d", "max_pool2d", ".1f"),
+            ("channels-last", "max_pool2d_channels_last", ".1f"),
+            ("reshape + amax", "reshape_amax", ".1f"),
+        ],
+    )
+    conv = report["meta_iteration"]["convolution_s"]
+    print_table(
+        [
+            {"run": label, **report[key]}
+            for key, label in (
+                ("meta_iteration", "meta-iteration"),
+                ("meta_iteration_own_statistics", "queries by their own statistics"),
+                ("meta_iteration_without_vmap", "without vmap, grouped layout"),
+            )
+        ]
+        + [{"run": library, "seconds": s} for library, s in report["peers"].items()],
+        [
+            ("run", "run"),
+            ("s", "seconds", ".3f"),
+            ("profiled s in convolutions", "convolution_s", ".2f"),
+            ("profiled s in the rest", "other_s", ".2f"),
+            (
+                "our convolutions / a peer's time",
+                lambda r: None if "convolution_s" in r else conv / r["seconds"],
+                ".2f",
+            ),
+        ],
+    )
     return report
 
 

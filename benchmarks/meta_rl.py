@@ -23,21 +23,31 @@ Speed: environment steps per second (steps taken, not padding) while
 collecting a meta-batch of 20 tasks x 20 episodes (400 sub-environments) with
 a 100-100 policy, from the families' NumPy vector environments and from
 gymnasium's ``SyncVectorEnv`` over the same environments, with and without
-the policy.
+the policy. With the policy, the collection is the learner's own:
+``adaptation_returns(steps=0)`` on the 20 tasks, which collects their
+episodes once with the meta-learned policy, as each inner step of
+meta-training does; the time of building the vector environment (timed
+alone with ``make_vector_env``) is taken off. The learner runs
+``SyncVectorEnv`` for environments of other classes, so that row's tasks
+come wrapped in a ``gymnasium.Wrapper`` that counts the steps of running
+episodes (its call per step is in that row's time). The NumPy row takes
+the same count: the same policy on the same tasks with the same seeds (on
+2D navigation every episode starts at the origin, so the episodes are the
+same; CartPole's vector environment draws its start states otherwise, so
+there the count is the other row's, within a few per cent).
 
 Run ``python benchmarks/meta_rl.py`` (``--help`` for the options).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
-import time
-from pathlib import Path
 
+import gymnasium
 import numpy as np
 import torch
+from _common import argument_parser, plus_minus, print_table, time_call, write_record
 
 from sklearn_meta.model_selection import mean_confidence_interval
 from sklearn_meta.rl import (
@@ -77,9 +87,7 @@ def adaptation_curves(args) -> list[dict]:
                 max_iter=args.iterations,
                 random_state=args.seed,
             ).set_params(**extra)
-            start = time.perf_counter()
-            policy.fit(spec["tasks"])
-            fit_s = time.perf_counter() - start
+            fit_s = time_call(policy.fit, spec["tasks"])
             returns = policy.adaptation_returns(
                 spec["tasks"], steps=args.steps, n_tasks=args.test_tasks
             )
@@ -99,6 +107,76 @@ def adaptation_curves(args) -> list[dict]:
     return rows
 
 
+class StepTally:
+    """Steps counted by :class:`CountSteps`; copies of a wrapper share it."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class CountSteps(gymnasium.Wrapper):
+    """Count the steps of the episode a seeded reset starts.
+
+    A collection resets every sub-environment with a seed and keeps one
+    episode of each: the steps after that episode ends (those of the episode
+    an automatic reset starts) are padding, not counted.
+    """
+
+    def __init__(self, env, tally: StepTally):
+        super().__init__(env)
+        self.tally = tally
+        self.running = False
+
+    def reset(self, *, seed=None, options=None):
+        """Reset; count the steps that follow when ``seed`` is given."""
+        self.running = seed is not None
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        """Step, counting a step of the kept episode."""
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.running:
+            self.tally.steps += 1
+            self.running = not (terminated or truncated)
+        return obs, reward, terminated, truncated, info
+
+
+class FixedTasks:
+    """A task sampler that returns the given environments in turn."""
+
+    def __init__(self, envs):
+        self.envs = envs
+        self.calls = 0
+
+    def __call__(self, random_state=None):
+        """Return the next environment."""
+        env = self.envs[self.calls % len(self.envs)]
+        self.calls += 1
+        return env
+
+
+def collection_seconds(policy, envs, repeats: int) -> float:
+    """Best seconds of the learner's collection of 20 episodes in each of ``envs``.
+
+    The vector environment's construction (timed alone) is taken off.
+    """
+    tasks = FixedTasks(envs)
+    batched = not isinstance(envs[0], gymnasium.Wrapper)
+
+    def build():
+        make_vector_env(envs, policy.n_episodes, batched=batched).close()
+
+    def collect():
+        policy.adaptation_returns(tasks, steps=0, n_tasks=len(envs))
+
+    collect()  # warm-up
+    build_s = min(time_call(build) for _ in range(repeats))
+    return min(time_call(collect) for _ in range(repeats)) - build_s
+
+
 def collection_speed(args) -> list[dict]:
     rows = []
     rng = np.random.default_rng(0)
@@ -106,26 +184,22 @@ def collection_speed(args) -> list[dict]:
         ("2D navigation", PointNavigationTasks(), (100, 100)),
         ("CartPole", CartPoleTasks(), (100, 100)),
     ]:
-        policy = MAMLPolicy(hidden_layer_sizes=hidden, max_iter=0, random_state=0).fit(
-            tasks
-        )
+        policy = MAMLPolicy(
+            hidden_layer_sizes=hidden, n_episodes=20, max_iter=0, random_state=0
+        ).fit(tasks)
         envs = [tasks(rng) for _ in range(20)]
-        fast = policy._task_params(len(envs), track=False)
-        generator = torch.Generator().manual_seed(0)
-        horizon = policy._horizon(envs)
-        for batched in (True, False):
+        horizon = max(env.spec.max_episode_steps for env in envs)
+        tally = StepTally()
+        counted = [CountSteps(env, tally) for env in envs]
+        # The SyncVectorEnv row first: it counts the steps both rows take.
+        for batched, tasks_of_row in ((False, counted), (True, envs)):
             vector_env = make_vector_env(envs, 20, batched=batched)
             kind = type(vector_env).__name__
-            # With the policy (what meta-training does).
-            timings, steps = [], 0
-            for rep in range(args.speed_repeats):
-                start = time.perf_counter()
-                rollouts = policy._collect(
-                    vector_env, len(envs), fast, generator, rep, horizon
-                )
-                timings.append(time.perf_counter() - start)
-                steps = int(rollouts.mask.sum())  # steps taken, not padding
-            with_policy = steps / min(timings)
+            tally.steps = 0
+            seconds = collection_seconds(policy, tasks_of_row, args.speed_repeats)
+            if not batched:
+                steps = round(tally.steps / (args.speed_repeats + 1))
+            with_policy = steps / seconds
             # Environments alone, random actions.
             actions = [
                 np.stack(
@@ -136,13 +210,15 @@ def collection_speed(args) -> list[dict]:
                 )
                 for _ in range(horizon)
             ]
+
+            def run(actions=actions, vector_env=vector_env):
+                for a in actions:
+                    vector_env.step(a)
+
             timings = []
             for rep in range(args.speed_repeats):
                 vector_env.reset(seed=rep)
-                start = time.perf_counter()
-                for a in actions:
-                    vector_env.step(a)
-                timings.append(time.perf_counter() - start)
+                timings.append(time_call(run))
             alone = horizon * vector_env.num_envs / min(timings)
             row = {
                 "family": family,
@@ -150,58 +226,60 @@ def collection_speed(args) -> list[dict]:
                 "sub_envs": vector_env.num_envs,
                 "steps_per_s_with_policy": round(with_policy),
                 "steps_per_s_env_only": round(alone),
+                "steps_taken": steps,
             }
             print(json.dumps(row), flush=True)
             rows.append(row)
-    return rows
+    # The NumPy rows first, as the docs list them.
+    return sorted(rows, key=lambda r: (r["family"], r["vector_env"] == "SyncVectorEnv"))
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "seed", "json")
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--meta-batch-size", type=int, default=20)
     parser.add_argument("--test-tasks", type=int, default=100)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--speed-repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     speed = collection_speed(args)
     curves = adaptation_curves(args)
 
-    print()
-    header = " | ".join(f"{k} step{'s' * (k != 1)}" for k in range(args.steps + 1))
-    print(f"| family | method | {header} | fit (s) |")
-    print("| --- | --- |" + " --- |" * (args.steps + 2))
-    for row in curves:
-        cells = " | ".join(
-            f"{m:.2f} ± {h:.2f}" for m, h in zip(row["mean"], row["ci95"])
-        )
-        print(f"| {row['family']} | {row['method']} | {cells} | {row['fit_s']} |")
-    print()
-    print("| family | vector env | sub-envs | steps/s with policy | steps/s env only |")
-    print("| --- | --- | --- | --- | --- |")
-    for row in speed:
-        print(
-            f"| {row['family']} | {row['vector_env']} | {row['sub_envs']} | "
-            f"{row['steps_per_s_with_policy']:,} | {row['steps_per_s_env_only']:,} |"
-        )
-    record = {
-        "benchmark": "meta_rl",
-        "args": vars(args),
-        "machine": platform.platform(),
+    print_table(
+        curves,
+        [
+            ("family", "family"),
+            ("method", "method"),
+            *(
+                (
+                    f"{k} step{'s' * (k != 1)}",
+                    lambda r, k=k: plus_minus((r["mean"][k], r["ci95"][k])),
+                )
+                for k in range(args.steps + 1)
+            ),
+            ("fit (s)", "fit_s"),
+        ],
+    )
+    print_table(
+        speed,
+        [
+            ("family", "family"),
+            ("vector env", "vector_env"),
+            ("sub-envs", "sub_envs"),
+            ("steps/s with policy", "steps_per_s_with_policy", ","),
+            ("steps/s env only", "steps_per_s_env_only", ","),
+        ],
+    )
+    figures = {
         "processor": platform.processor(),
         "torch": torch.__version__,
         "curves": curves,
         "speed": speed,
     }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    return write_record(args.json, figures, benchmark="meta_rl", args=args)
 
 
 if __name__ == "__main__":

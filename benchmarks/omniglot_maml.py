@@ -25,14 +25,21 @@ as a joblib file.
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 from pathlib import Path
 
 import joblib
 import numpy as np
-from _common import TimeBudget, machine, save_record, score_settings
+from _common import (
+    TimeBudget,
+    argument_parser,
+    load_vinyals,
+    plus_minus,
+    print_table,
+    score_settings,
+    time_call,
+    write_record,
+)
 
 from sklearn_meta import (
     ANILClassifier,
@@ -40,9 +47,7 @@ from sklearn_meta import (
     MetaSGDClassifier,
     ReptileClassifier,
 )
-from sklearn_meta.datasets import load_omniglot
 
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [(5, 1), (20, 1)]
 #: Finn et al. (2017), Table 1 (Omniglot, 1-shot).
 PAPER = {
@@ -91,8 +96,7 @@ def learners(args) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-home", default=str(REPO.parent / "shared" / "data"))
+    parser = argument_parser(__doc__, "data_home", "device", "seed", "json")
     parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--eval-episodes", type=int, default=1000)
@@ -108,25 +112,15 @@ def main(argv=None) -> dict:
         "--epoch-iterations", type=int, default=10, help="meta-iterations per epoch"
     )
     parser.add_argument("--task-chunk-size", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None)
     parser.add_argument(
         "--save-dir", default=None, help="joblib-dump each meta-trained learner here"
     )
     args = parser.parse_args(argv)
 
-    X_train, y_train = load_omniglot(
-        "vinyals-train", data_home=args.data_home, download=False, return_X_y=True
-    )
-    X_test, y_test = load_omniglot(
-        "vinyals-test", data_home=args.data_home, download=False, return_X_y=True
-    )
+    X_train, y_train, X_test, y_test = load_vinyals(args.data_home)
     rows = []
     for name, clf in learners(args).items():
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        train_s = time.perf_counter() - start
+        train_s = time_call(clf.fit, X_train, y_train)
         iterations = sum(len(h["batches"]) for h in clf.history_)
         # The epoch a time budget interrupts has no duration: time whole epochs.
         timed = [(h["dur"], len(h["batches"])) for h in clf.history_ if "dur" in h]
@@ -159,28 +153,39 @@ def main(argv=None) -> dict:
             slug = name.replace(" ", "_").replace("-", "_")
             joblib.dump(clf, Path(args.save_dir) / f"{slug}_{args.n_way}way.joblib")
 
-    print(
-        f"\n{'learner':<18}{'meta-iters':>11}{'s/iter':>8}"
-        + "".join(f"{f'{w}-way {k}-shot':>20}{'paper':>7}" for w, k in SETTINGS)
+    print_table(
+        rows,
+        [
+            ("learner", "learner"),
+            ("meta-iters", "meta_iterations"),
+            ("s/iter", "seconds_per_meta_iteration", ".3f"),
+            *(
+                column
+                for n_way, k_shot in SETTINGS
+                for column in (
+                    (
+                        f"{n_way}-way {k_shot}-shot",
+                        lambda r, s=f"{n_way}-way {k_shot}-shot": plus_minus(
+                            r["results"][s]
+                        ),
+                    ),
+                    (
+                        "paper",
+                        lambda r, key=(n_way, k_shot): PAPER.get(r["learner"], {}).get(
+                            key
+                        ),
+                    ),
+                )
+            ),
+        ],
     )
-    for row in rows:
-        cells = ""
-        for n_way, k_shot in SETTINGS:
-            mean, ci = row["results"][f"{n_way}-way {k_shot}-shot"]
-            paper = PAPER.get(row["learner"], {}).get((n_way, k_shot))
-            cells += f"{mean:>13.2f} ± {ci:<4.2f}{'-' if paper is None else paper:>7}"
-        print(
-            f"{row['learner']:<18}{row['meta_iterations']:>11}"
-            f"{row['seconds_per_meta_iteration'] or float('nan'):>8.3f}{cells}"
-        )
-    record = {
-        "benchmark": "omniglot_maml",
-        "args": vars(args),
-        "rows": rows,
-        "machine": machine(args.device),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return save_record(record, args.json)
+    return write_record(
+        args.json,
+        {"rows": rows},
+        benchmark="omniglot_maml",
+        args=args,
+        device=args.device,
+    )
 
 
 if __name__ == "__main__":

@@ -48,13 +48,17 @@ Run ``python benchmarks/omniglot_memory.py`` (``--help`` for the options).
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import time
-from pathlib import Path
-
 import torch
-from _common import machine, save_record
+from _common import (
+    argument_parser,
+    load_vinyals,
+    plus_minus,
+    print_table,
+    score_settings,
+    time_call,
+    timed,
+    write_record,
+)
 from torch import nn
 
 from sklearn_meta import (
@@ -63,10 +67,7 @@ from sklearn_meta import (
     MetaLSTMClassifier,
     PrototypicalClassifier,
 )
-from sklearn_meta.datasets import load_omniglot
-from sklearn_meta.model_selection import episodic_score
 
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [(5, 1), (5, 5)]
 N_QUERY = 15
 INSTANCES = 10
@@ -133,25 +134,15 @@ def learners(args) -> dict:
 def evaluate(name, clf, data, args) -> dict:
     """Score ``clf`` on the 5-way settings (and the MANN by instance)."""
     _, _, X_test, y_test = data
-    results = []
-    for n_way, k_shot in SETTINGS:
-        score = episodic_score(
-            clf,
-            X_test,
-            y_test,
-            n_way=n_way,
-            k_shot=k_shot,
-            n_query=N_QUERY,
-            n_episodes=args.eval_episodes,
-            random_state=args.seed,
-        )
-        results.append(
-            {
-                "setting": f"{n_way}-way {k_shot}-shot",
-                "accuracy": 100 * score.mean,
-                "ci95": 100 * score.ci95,
-            }
-        )
+    results = score_settings(
+        clf,
+        X_test,
+        y_test,
+        SETTINGS,
+        n_query=N_QUERY,
+        n_episodes=args.eval_episodes,
+        random_state=args.seed,
+    )
     record = {"results": results}
     if name == "MANN":
         by_instance = clf.accuracy_by_instance(
@@ -168,19 +159,25 @@ def evaluate(name, clf, data, args) -> dict:
 
 def print_tables(records: dict, args) -> None:
     """Print the 5-way accuracies and the MANN's accuracy by instance."""
-    print(
-        f"\nOmniglot (Vinyals et al. split), accuracy (%) on {args.eval_episodes} "
-        f"test episodes per setting, {N_QUERY} queries per class"
+    print_table(
+        [{"learner": name, **record} for name, record in records.items()],
+        [
+            ("learner", "learner"),
+            *(
+                (
+                    f"{n_way}-way {k_shot}-shot",
+                    lambda r, i=i: plus_minus(
+                        (r["results"][i]["accuracy"], r["results"][i]["ci95"])
+                    ),
+                )
+                for i, (n_way, k_shot) in enumerate(SETTINGS)
+            ),
+            ("train (s)", "train_seconds", ".0f"),
+            ("budget", "budget"),
+        ],
+        title=f"Omniglot (Vinyals et al. split), accuracy (%) on {args.eval_episodes} "
+        f"test episodes per setting, {N_QUERY} queries per class",
     )
-    print(
-        f"{'learner':<14}{'5-way 1-shot':>16}{'5-way 5-shot':>16}"
-        f"{'train (s)':>11}   budget"
-    )
-    for name, record in records.items():
-        row = "".join(
-            f"{r['accuracy']:>9.2f} ± {r['ci95']:<4.2f}" for r in record["results"]
-        )
-        print(f"{name:<14}{row}{record['train_seconds']:>11.0f}   {record['budget']}")
     print(
         "papers: Prototypical (Snell et al. 2017) 98.8 / 99.7; the Meta-Learner "
         "LSTM is reported on Mini-ImageNet only (43.44 / 60.60)"
@@ -188,17 +185,19 @@ def print_tables(records: dict, args) -> None:
     if "MANN" in records:
         acc = records["MANN"]["accuracy_by_instance"]
         shown = [1, 2, 3, 4, 5, 10]
-        print("\nMANN, accuracy (%) by instance, 5 classes x 10 instances per episode")
-        print(f"{'':<18}" + "".join(f"{f'#{k}':>8}" for k in shown))
-        print(f"{'sklearn_meta':<18}" + "".join(f"{acc[k - 1]:>8.1f}" for k in shown))
-        print(
-            f"{'Santoro et al.':<18}" + "".join(f"{PAPER_MANN[k]:>8.1f}" for k in shown)
+        print_table(
+            [
+                {"source": "sklearn_meta", **{k: acc[k - 1] for k in shown}},
+                {"source": "Santoro et al.", **{k: PAPER_MANN[k] for k in shown}},
+            ],
+            [("", "source"), *((f"#{k}", k, ".1f") for k in shown)],
+            title="MANN, accuracy (%) by instance, 5 classes x 10 instances per "
+            "episode",
         )
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-home", default=str(REPO.parent / "shared" / "data"))
+    parser = argument_parser(__doc__, "data_home", "device", "seed", "json")
     parser.add_argument("--lstm-episodes", type=int, default=300)
     parser.add_argument("--mann-episodes", type=int, default=5120)
     parser.add_argument("--proto-episodes", type=int, default=500)
@@ -206,19 +205,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--eval-episodes", type=int, default=150)
     parser.add_argument("--learners", default=None, help="comma-separated names")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    X_train, y_train = load_omniglot(
-        "vinyals-train", data_home=args.data_home, download=False, return_X_y=True
-    )
-    X_test, y_test = load_omniglot(
-        "vinyals-test", data_home=args.data_home, download=False, return_X_y=True
-    )
-    data = (X_train, y_train, X_test, y_test)
+    data = X_train, y_train, _, _ = load_vinyals(args.data_home)
     chosen = learners(args)
     if args.learners:
         wanted = [w.strip() for w in args.learners.split(",")]
@@ -226,15 +216,12 @@ def main(argv=None) -> dict:
     records = {}
     for name, (clf, budget) in chosen.items():
         print(f"{name}: training on {budget}", flush=True)
-        start = time.perf_counter()
-        clf.fit(X_train, y_train)
-        train_s = time.perf_counter() - start
-        start = time.perf_counter()
-        record = evaluate(name, clf, data, args)
+        train_s = time_call(clf.fit, X_train, y_train)
+        record, eval_s = timed(evaluate, name, clf, data, args)
         record.update(
             budget=budget,
             train_seconds=train_s,
-            eval_seconds=time.perf_counter() - start,
+            eval_seconds=eval_s,
             train_loss=[h.get("train_loss") for h in clf.history_],
         )
         records[name] = record
@@ -247,19 +234,18 @@ def main(argv=None) -> dict:
             flush=True,
         )
     print_tables(records, args)
-    record = {
-        "benchmark": "omniglot_memory",
-        "args": vars(args),
+    figures = {
         "paper_mann_by_instance": PAPER_MANN,
         "paper_5way": PAPER_5WAY,
         "learners": records,
-        "machine": machine(args.device),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
     }
-    save_record(record, args.json)
-    return record
+    return write_record(
+        args.json,
+        figures,
+        benchmark="omniglot_memory",
+        args=args,
+        device=args.device,
+    )
 
 
 if __name__ == "__main__":

@@ -62,14 +62,18 @@ GPU machine, for instance ``--episodes 20000 --device cuda``.
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import time
-from pathlib import Path
-
 import numpy as np
 import torch
-from _common import machine, save_record, score_settings
+from _common import (
+    argument_parser,
+    load_vinyals,
+    plus_minus,
+    print_table,
+    score_settings,
+    time_call,
+    timed,
+    write_record,
+)
 from skorch.callbacks import LRScheduler
 
 from sklearn_meta import (
@@ -78,9 +82,7 @@ from sklearn_meta import (
     PrototypicalClassifier,
     SiameseClassifier,
 )
-from sklearn_meta.datasets import load_omniglot
 
-REPO = Path(__file__).resolve().parents[1]
 SETTINGS = [(5, 1), (5, 5), (20, 1), (20, 5)]
 N_QUERY = 15
 #: Published accuracies (%) on this protocol, in the order of SETTINGS.
@@ -202,9 +204,7 @@ def describe(budget: dict) -> str:
 def train_and_score(clf, budget: dict, data, eval_episodes: int, seed: int) -> dict:
     """Fit ``clf``, score it in every setting; return its record."""
     X_train, y_train, X_test, y_test = data
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    train_s = time.perf_counter() - start
+    train_s = time_call(clf.fit, X_train, y_train)
     epoch_s = float(sum(clf.history_[:, "dur"]))
     results = score_settings(
         clf,
@@ -232,25 +232,33 @@ def train_and_score(clf, budget: dict, data, eval_episodes: int, seed: int) -> d
 def print_tables(records: dict, args, n_test_classes: int) -> None:
     """Print the accuracies (beside the papers'), differences and times."""
     names = list(records)
-    print(
-        f"\nOmniglot, Vinyals et al. protocol: accuracy (%) on {args.eval_episodes} "
-        f"episodes per setting, {N_QUERY} queries per class, {n_test_classes:,} "
-        "held-out classes"
-    )
-    header = f"{'setting':<15}"
+    settings = [
+        {"setting": f"{n_way}-way {k_shot}-shot", "i": i}
+        for i, (n_way, k_shot) in enumerate(SETTINGS)
+    ]
+
+    def result(name: str, row: dict) -> dict:
+        return records[name]["results"][row["i"]]
+
+    columns = [("setting", "setting")]
     for name in names:
-        header += f"{name:>16}"
+        columns.append(
+            (
+                name,
+                lambda r, name=name: plus_minus(
+                    (result(name, r)["accuracy"], result(name, r)["ci95"])
+                ),
+            )
+        )
         if name in PAPERS:
-            header += f"{'paper':>7}"
-    print(header)
-    for i, (n_way, k_shot) in enumerate(SETTINGS):
-        line = f"{f'{n_way}-way {k_shot}-shot':<15}"
-        for name in names:
-            row = records[name]["results"][i]
-            line += f"{row['accuracy']:>9.2f} ± {row['ci95']:<4.2f}"
-            if name in PAPERS:
-                line += f"{PAPERS[name][1][i]:>7.1f}"
-        print(line)
+            columns.append(("paper", lambda r, name=name: PAPERS[name][1][r["i"]]))
+    print_table(
+        settings,
+        columns,
+        title=f"Omniglot, Vinyals et al. protocol: accuracy (%) on "
+        f"{args.eval_episodes} episodes per setting, {N_QUERY} queries per class, "
+        f"{n_test_classes:,} held-out classes",
+    )
     print(
         "papers: "
         + "; ".join(f"{n}: {PAPERS[n][0]}" for n in names if n in PAPERS)
@@ -259,40 +267,40 @@ def print_tables(records: dict, args, n_test_classes: int) -> None:
 
     others = [n for n in names if n != YARDSTICK]
     if YARDSTICK in records and others:
-        print(f"\nDifference from {YARDSTICK} (percentage points)")
-        print(f"{'setting':<15}" + "".join(f"{n:>16}" for n in others))
-        for i, (n_way, k_shot) in enumerate(SETTINGS):
-            base = records[YARDSTICK]["results"][i]["accuracy"]
-            print(
-                f"{f'{n_way}-way {k_shot}-shot':<15}"
-                + "".join(
-                    f"{records[n]['results'][i]['accuracy'] - base:>+16.2f}"
+        print_table(
+            settings,
+            [
+                ("setting", "setting"),
+                *(
+                    (
+                        n,
+                        lambda r, n=n: (
+                            result(n, r)["accuracy"] - result(YARDSTICK, r)["accuracy"]
+                        ),
+                        "+.2f",
+                    )
                     for n in others
-                )
-            )
-
-    print(f"\nTraining budget and times (device {args.device})")
-    print(
-        f"{'learner':<14}{'train (s)':>11}{'s / episode':>13}{'images / s':>12}"
-        f"{'eval (s)':>10}   budget"
-    )
-    for name, record in records.items():
-        per_episode = record["train_seconds_per_episode"]
-        per_episode = "-" if per_episode is None else f"{per_episode:.4f}"
-        print(
-            f"{name:<14}{record['train_seconds']:>11.1f}{per_episode:>13}"
-            f"{record['train_images_per_second']:>12.0f}"
-            f"{record['eval_seconds']:>10.1f}   {describe(record['budget'])}"
+                ),
+            ],
+            title=f"Difference from {YARDSTICK} (percentage points)",
         )
+
+    print_table(
+        [{"learner": name, **record} for name, record in records.items()],
+        [
+            ("learner", "learner"),
+            ("train (s)", "train_seconds", ".1f"),
+            ("s / episode", "train_seconds_per_episode", ".4f"),
+            ("images / s", "train_images_per_second", ".0f"),
+            ("eval (s)", "eval_seconds", ".1f"),
+            ("budget", lambda r: describe(r["budget"])),
+        ],
+        title=f"Training budget and times (device {args.device})",
+    )
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-home",
-        default=str(REPO.parent / "shared" / "data"),
-        help="folder holding omniglot/images_*.zip",
-    )
+    parser = argument_parser(__doc__, "data_home", "device", "seed", "json")
     parser.add_argument(
         "--episodes",
         type=int,
@@ -307,28 +315,18 @@ def main(argv=None) -> dict:
         help="comma-separated names to run, of Prototypical, Matching, Siamese, "
         "FineTune (default: all)",
     )
-    parser.add_argument("--device", default="cpu", help='"cpu", "cuda" or "auto"')
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0, help="learners' verbose")
-    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args(argv)
     if args.episodes < 1 or args.eval_episodes < 2:
         parser.error("--episodes must be at least 1 and --eval-episodes at least 2")
 
-    start = time.perf_counter()
     try:
-        X_train, y_train = load_omniglot(
-            "vinyals-train", data_home=args.data_home, download=False, return_X_y=True
-        )
-        X_test, y_test = load_omniglot(
-            "vinyals-test", data_home=args.data_home, download=False, return_X_y=True
-        )
+        (X_train, y_train, X_test, y_test), load_s = timed(load_vinyals, args.data_home)
     except OSError as exc:
         raise SystemExit(
             f"Omniglot is not available ({exc}); pass --data-home, the folder "
             "holding omniglot/images_*.zip."
         ) from exc
-    load_s = time.perf_counter() - start
     print(
         f"omniglot: {len(X_train)} training images of {len(np.unique(y_train))} "
         f"classes, {len(X_test)} test images of {len(np.unique(y_test))} classes "
@@ -358,11 +356,9 @@ def main(argv=None) -> dict:
         )
     print_tables(records, args, len(np.unique(y_test)))
 
-    record = {
-        "benchmark": "omniglot_metric",
+    figures = {
         "protocol": "Vinyals et al. split: 1,200 training / 423 test characters, "
         "rotations as classes, 28x28",
-        "args": vars(args),
         "settings": [f"{n}-way {k}-shot" for n, k in SETTINGS],
         "n_query": N_QUERY,
         "papers": {
@@ -372,12 +368,14 @@ def main(argv=None) -> dict:
         },
         "learners": records,
         "load_seconds": load_s,
-        "machine": machine(args.device),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
     }
-    return save_record(record, args.json)
+    return write_record(
+        args.json,
+        figures,
+        benchmark="omniglot_metric",
+        args=args,
+        device=args.device,
+    )
 
 
 if __name__ == "__main__":

@@ -17,36 +17,39 @@ cores.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import (
+    REPO,
+    argument_parser,
+    load_vinyals,
+    plus_minus,
+    print_table,
+    score_settings,
+    time_call,
+    timed,
+    write_record,
+)
 from skorch.callbacks import LRScheduler
 
 from sklearn_meta import PrototypicalClassifier
-from sklearn_meta.datasets import load_digits_images, load_omniglot
-from sklearn_meta.model_selection import episodic_score
+from sklearn_meta.datasets import load_digits_images
 
 #: Snell et al. (2017), Table 1: Omniglot, trained with 60-way episodes.
-PAPER = {(5, 1): 98.8, (5, 5): 99.7, (20, 1): 96.0, (20, 5): 98.9}
-REPO = Path(__file__).resolve().parents[1]
+PAPER = {
+    "5-way 1-shot": 98.8,
+    "5-way 5-shot": 99.7,
+    "20-way 1-shot": 96.0,
+    "20-way 5-shot": 98.9,
+}
 
 
 def load_data(data_home):
     """Omniglot (Vinyals split) if present, else digits; say which."""
     try:
-        X_train, y_train = load_omniglot(
-            "vinyals-train", data_home=data_home, download=False, return_X_y=True
-        )
-        X_test, y_test = load_omniglot(
-            "vinyals-test", data_home=data_home, download=False, return_X_y=True
-        )
-        return "omniglot", X_train, y_train, X_test, y_test
+        return "omniglot", *load_vinyals(data_home)
     except OSError as exc:
         print(
             f"Omniglot is not available ({exc}).\nRunning on sklearn's digits instead."
@@ -56,25 +59,19 @@ def load_data(data_home):
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--data-home",
-        default=str(REPO.parent / "shared" / "data"),
-        help="folder holding omniglot/images_*.zip",
-    )
+    parser = argument_parser(__doc__, "data_home", "seed")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--episodes-per-epoch", type=int, default=100)
     parser.add_argument("--train-way", type=int, default=60)
     parser.add_argument("--train-shot", type=int, default=1)
     parser.add_argument("--train-query", type=int, default=5)
     parser.add_argument("--eval-episodes", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args(argv)
 
-    start = time.perf_counter()
-    dataset, X_train, y_train, X_test, y_test = load_data(args.data_home)
-    load_s = time.perf_counter() - start
+    (dataset, X_train, y_train, X_test, y_test), load_s = timed(
+        load_data, args.data_home
+    )
     n_train_classes = len(np.unique(y_train))
     if dataset == "omniglot":
         settings = [(5, 1), (5, 5), (20, 1), (20, 5)]
@@ -106,60 +103,46 @@ def main(argv=None) -> dict:
         verbose=1,
         random_state=args.seed,
     )
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    train_s = time.perf_counter() - start
+    train_s = time_call(clf.fit, X_train, y_train)
 
-    rows = []
-    start = time.perf_counter()
-    for n_way, k_shot in settings:
-        result = episodic_score(
+    rows, eval_s = timed(
+        lambda: score_settings(
             clf,
             X_test,
             y_test,
-            n_way=n_way,
-            k_shot=k_shot,
+            settings,
             n_query=15 if dataset == "omniglot" else 5,
             n_episodes=args.eval_episodes,
             random_state=args.seed,
         )
-        rows.append(
-            {
-                "setting": f"{n_way}-way {k_shot}-shot",
-                "accuracy": 100 * result.mean,
-                "ci95": 100 * result.ci95,
-                "paper": PAPER.get((n_way, k_shot)),
-            }
-        )
-    eval_s = time.perf_counter() - start
-
-    print(
-        f"\nPrototypical Networks on {dataset} "
-        f"({args.eval_episodes} evaluation episodes per setting, held-out classes)"
     )
-    print(f"{'setting':<16}{'accuracy (%)':>18}{'paper (%)':>12}")
     for row in rows:
-        paper = "-" if row["paper"] is None else f"{row['paper']:.1f}"
-        print(
-            f"{row['setting']:<16}{row['accuracy']:>11.2f} ± {row['ci95']:<4.2f}"
-            f"{paper:>12}"
-        )
+        row["paper"] = PAPER.get(row["setting"])
+
+    print_table(
+        rows,
+        [
+            ("setting", "setting"),
+            ("accuracy (%)", lambda r: plus_minus((r["accuracy"], r["ci95"]))),
+            ("paper (%)", "paper", ".1f"),
+        ],
+        title=f"Prototypical Networks on {dataset} ({args.eval_episodes} evaluation "
+        "episodes per setting, held-out classes)",
+    )
     print(
-        f"\ntraining {train_s:.0f} s "
+        f"training {train_s:.0f} s "
         f"({args.epochs * args.episodes_per_epoch} episodes of "
         f"{train_way}-way {args.train_shot}-shot), evaluation {eval_s:.0f} s, "
         f"{torch.get_num_threads()} threads"
     )
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {
+    figures = {
         "dataset": dataset,
         "protocol": "Vinyals et al. split: 1,200 training / 423 test characters, "
         "rotations as classes, 28x28"
         if dataset == "omniglot"
         else "digits 0-6 / 7-9",
-        "args": vars(args),
         "results": rows,
         "train_seconds": train_s,
         "eval_seconds": eval_s,
@@ -178,20 +161,13 @@ def main(argv=None) -> dict:
             }
             for h in clf.history_
         ],
-        "machine": {
-            "cpu_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "cpus": os.cpu_count(),
-        },
     }
-    (out / f"protonet_{dataset}.json").write_text(json.dumps(record, indent=2))
-    print(json.dumps({"results": rows}))
-    _plot(clf, out / f"protonet_{dataset}_learning_curve.png", dataset)
+    record = write_record(out / f"protonet_{dataset}.json", figures, args=args)
+    _plot(clf, out / f"protonet_{dataset}_learning_curve.png", dataset, train_way)
     return record
 
 
-def _plot(clf, path: Path, dataset: str) -> None:
+def _plot(clf, path: Path, dataset: str, train_way: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,7 +178,7 @@ def _plot(clf, path: Path, dataset: str) -> None:
     ax_loss.plot(
         epochs,
         clf.history_[:, "train_loss"],
-        label=f"meta-training ({clf._train_n_way}-way)",
+        label=f"meta-training ({train_way}-way)",
     )
     ax_loss.plot(
         epochs,

@@ -12,14 +12,8 @@ a table and a JSON record.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
-import time
-from pathlib import Path
-
 import numpy as np
-import torch
+from _common import argument_parser, print_table, time_call, write_record
 
 from sklearn_meta import (
     FineTuneClassifier,
@@ -28,8 +22,6 @@ from sklearn_meta import (
     SiameseClassifier,
 )
 from sklearn_meta.datasets import load_omniglot, load_omniglot_runs, score_omniglot_runs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def learners(episodes: int, seed: int) -> dict:
@@ -55,19 +47,16 @@ def learners(episodes: int, seed: int) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-home", default=str(REPO.parent / "shared" / "data"))
+    parser = argument_parser(__doc__, "data_home", "seed", "json")
     parser.add_argument(
         "--episodes",
         type=int,
         default=1000,
         help="training episodes of the episodic learners",
     )
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--learners", default=None, help="comma-separated names to run (default: all)"
     )
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
     X, y = load_omniglot(
@@ -82,9 +71,7 @@ def main(argv=None) -> dict:
         wanted = [w.strip() for w in args.learners.split(",")]
         chosen = {k: v for k, v in chosen.items() if k.split(" ")[0] in wanted}
     for name, clf in chosen.items():
-        start = time.perf_counter()
-        clf.fit(X, y)
-        train_s = time.perf_counter() - start
+        train_s = time_call(clf.fit, X, y)
         result = score_omniglot_runs(clf, tasks)
         rows.append(
             {
@@ -98,21 +85,20 @@ def main(argv=None) -> dict:
             f"{name:<24}{rows[-1]['accuracy']:>8.2f} %   ({train_s:.0f} s training)",
             flush=True,
         )
-    print("\nreference: people 95.5 %, Siamese networks (Koch et al.) ~92 %")
-    record = {
-        "benchmark": "omniglot_runs",
-        "args": vars(args),
-        "results": rows,
-        "machine": {
-            "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-        },
-    }
-    print(json.dumps(record))
-    if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=2))
-    return record
+    print_table(
+        rows,
+        [
+            ("learner", "learner"),
+            ("accuracy (%)", "accuracy", ".2f"),
+            ("std over runs", "per_run_std", ".2f"),
+            ("train (s)", "train_seconds", ".0f"),
+        ],
+        title="Lake et al.'s 20 within-alphabet 20-way 1-shot runs",
+    )
+    print("reference: people 95.5 %, Siamese networks (Koch et al.) ~92 %")
+    return write_record(
+        args.json, {"results": rows}, benchmark="omniglot_runs", args=args
+    )
 
 
 if __name__ == "__main__":

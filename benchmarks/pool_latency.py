@@ -14,23 +14,14 @@ Run ``python benchmarks/pool_latency.py`` (``--device cuda`` on a GPU).
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
-from _common import machine, save_record, time_call
+from _common import argument_parser, print_table, time_call, write_record
 
 from sklearn_meta import MAMLClassifier
 from sklearn_meta.datasets import load_omniglot
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-home", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--json", default=None)
+    parser = argument_parser(__doc__, "data_home", "device", "json")
     args = parser.parse_args(argv)
     X, y = load_omniglot(
         "vinyals-train", data_home=args.data_home, download=False, return_X_y=True
@@ -53,17 +44,18 @@ def main(argv=None) -> dict:
         "next predict, 2,000 images": lambda: clf.predict(X[:2000]),
     }
     # In order: each prediction relies on what the steps before it did.
-    timings = {step: time_call(fn, args.device) for step, fn in steps.items()}
-    for step, seconds in timings.items():
-        print(f"{step:<28}{seconds:>9.3f} s")
-    record = {
-        "benchmark": "pool_latency",
+    timings = {step: time_call(fn, device=args.device) for step, fn in steps.items()}
+    print_table(
+        [{"step": step, "seconds": seconds} for step, seconds in timings.items()],
+        [("step", "step"), ("seconds", "seconds", ".3f")],
+    )
+    figures = {
         "seconds": timings,
         "meta_iteration_seconds": clf.history_[-1, "dur"],
-        "machine": machine(args.device),
-        "date": time.strftime("%Y-%m-%d"),
     }
-    return save_record(record, args.json)
+    return write_record(
+        args.json, figures, benchmark="pool_latency", args=args, device=args.device
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ like-for-like row.
 Evaluation, seconds per episode on the "evaluation" characters, for M
 episodes (M = 1, 10 and ``--eval-episodes``):
 
-- ours: ``clf._episodic_scores(X, y, n_way=5, k_shot=5, n_query=15,
-  n_episodes=M)``, which is what ``score`` runs. It embeds every image the M
+- ours: ``episodic_score(clf, X, y, n_way=5, k_shot=5, n_query=15,
+  n_episodes=M)`` (:func:`sklearn_meta.model_selection.episodic_score`, what
+  ``score`` runs, with the accuracy of every episode). It embeds every image the M
   episodes use once, then builds the episodes by index arithmetic, so its cost
   per episode falls as M grows; M=1 and M=10 show the price when few episodes
   are asked. It includes validating the whole pool once per call.
@@ -121,28 +122,32 @@ Run ``python benchmarks/protonet.py`` (``--help`` for the options), and
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import datetime
 import importlib.util
 import itertools
 import statistics
 import sys
-import time
 import types
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
-from _common import machine, save_record
+from _common import (
+    argument_parser,
+    machine,
+    plus_minus,
+    print_table,
+    timed,
+    write_record,
+)
 from skorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 
 from sklearn_meta import MatchingNetworkClassifier, PrototypicalClassifier
 from sklearn_meta.datasets import load_omniglot
+from sklearn_meta.model_selection import episodic_score
 from sklearn_meta.nn import Conv4
 from sklearn_meta.tasks import EpisodeSampler
 
@@ -150,7 +155,6 @@ N_WAY, K_SHOT, N_QUERY = 5, 5, 15
 LR = 1e-3
 #: Size of conv4's flattened output on 28x28 images (64 channels of 1x1).
 CONV4_DIM = 64
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,31 +302,39 @@ def easyfsl_train(model, episodes, loss=F.cross_entropy) -> float:
     """
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     model.train()
-    n_episodes = 0
-    start = time.perf_counter()
-    for X_support, y_support, X_query, y_query in episodes:
-        optimizer.zero_grad()
-        model.process_support_set(X_support, y_support)
-        scores = model(X_query)
-        value = loss(scores, y_query)
-        value.backward()
-        optimizer.step()
-        value.item()  # what a training loop logs; ours records it too
-        n_episodes += 1
-    return (time.perf_counter() - start) / n_episodes
+
+    def train() -> int:
+        n_episodes = 0
+        for X_support, y_support, X_query, y_query in episodes:
+            optimizer.zero_grad()
+            model.process_support_set(X_support, y_support)
+            scores = model(X_query)
+            value = loss(scores, y_query)
+            value.backward()
+            optimizer.step()
+            value.item()  # what a training loop logs; ours records it too
+            n_episodes += 1
+        return n_episodes
+
+    n_episodes, seconds = timed(train)
+    return seconds / n_episodes
 
 
 def easyfsl_eval(model, episodes) -> tuple[float, np.ndarray]:
     """Evaluate on ``episodes``; return seconds per episode and the accuracies."""
     model.eval()
-    accuracies = []
-    start = time.perf_counter()
-    with torch.no_grad():
-        for X_support, y_support, X_query, y_query in episodes:
-            model.process_support_set(X_support, y_support)
-            scores = model(X_query)
-            accuracies.append((scores.argmax(1) == y_query).float().mean().item())
-    return (time.perf_counter() - start) / len(accuracies), np.array(accuracies)
+
+    def evaluate() -> list[float]:
+        accuracies = []
+        with torch.no_grad():
+            for X_support, y_support, X_query, y_query in episodes:
+                model.process_support_set(X_support, y_support)
+                scores = model(X_query)
+                accuracies.append((scores.argmax(1) == y_query).float().mean().item())
+        return accuracies
+
+    accuracies, seconds = timed(evaluate)
+    return seconds / len(accuracies), np.array(accuracies)
 
 
 def index_episodes(y, n_episodes: int) -> list[tuple]:
@@ -397,17 +409,19 @@ def ours_train(clf, X, y) -> float:
 
 def ours_eval(clf, X, y, n_episodes: int) -> tuple[float, np.ndarray]:
     """Score ``n_episodes`` episodes; return seconds per episode and the accuracies."""
-    start = time.perf_counter()
-    accuracies = clf._episodic_scores(
-        X,
-        y,
-        n_way=N_WAY,
-        k_shot=K_SHOT,
-        n_query=N_QUERY,
-        n_episodes=n_episodes,
-        random_state=0,
+    result, seconds = timed(
+        lambda: episodic_score(
+            clf,
+            X,
+            y,
+            n_way=N_WAY,
+            k_shot=K_SHOT,
+            n_query=N_QUERY,
+            n_episodes=n_episodes,
+            random_state=0,
+        )
     )
-    return (time.perf_counter() - start) / n_episodes, accuracies
+    return seconds / n_episodes, result.scores
 
 
 # -- the benchmark ------------------------------------------------------------------
@@ -539,52 +553,54 @@ def compare_accuracy(args, method, template, model_cls, state, X, y, X_eval, y_e
 
 def print_tables(train_rows, eval_rows, accuracy, args):
     easyfsl_train_s = train_rows[-1]["s_per_episode"]
-    print(
-        f"\n{METHODS[args.method].title}: training, {N_WAY}-way {K_SHOT}-shot "
-        f"{N_QUERY}-query, {args.train_episodes} episodes, median of {args.repeats}"
+    print_table(
+        train_rows,
+        [
+            (
+                "learner",
+                lambda r: (
+                    f"ours (meta_batch_size={r['meta_batch_size']})"
+                    if r["learner"] == "ours"
+                    else "easyfsl (1 episode per step)"
+                ),
+            ),
+            ("s / episode", "s_per_episode", ".5f"),
+            ("episodes / s", "episodes_per_s", ".1f"),
+            ("ours / easyfsl", lambda r: r["s_per_episode"] / easyfsl_train_s, ".2f"),
+        ],
+        title=f"{METHODS[args.method].title}: training, {N_WAY}-way {K_SHOT}-shot "
+        f"{N_QUERY}-query, {args.train_episodes} episodes, median of {args.repeats}",
     )
-    print(
-        f"{'learner':<30}{'s / episode':>14}{'episodes / s':>14}{'ours / easyfsl':>16}"
+    print_table(
+        eval_rows,
+        [
+            ("M", "n_episodes"),
+            ("ours", "ours", ".5f"),
+            ("easyfsl", "easyfsl", ".5f"),
+            ("ours ep/s", "ours_episodes_per_s", ".1f"),
+            ("easyfsl ep/s", "easyfsl_episodes_per_s", ".1f"),
+            ("ours / easyfsl", lambda r: r["ours"] / r["easyfsl"], ".2f"),
+        ],
+        title="Evaluation, seconds per episode (and episodes per second) when M "
+        f"episodes are asked, median of {args.repeats}",
     )
-    for row in train_rows:
-        name = (
-            f"ours (meta_batch_size={row['meta_batch_size']})"
-            if row["learner"] == "ours"
-            else "easyfsl (1 episode per step)"
-        )
-        ratio = row["s_per_episode"] / easyfsl_train_s
-        print(
-            f"{name:<30}{row['s_per_episode']:>14.5f}{row['episodes_per_s']:>14.1f}"
-            f"{ratio:>16.2f}"
-        )
-
-    print(
-        f"\nEvaluation, seconds per episode (and episodes per second) when M "
-        f"episodes are asked, median of {args.repeats}"
-    )
-    print(
-        f"{'M':>6}{'ours':>12}{'easyfsl':>12}{'ours ep/s':>12}{'easyfsl ep/s':>14}"
-        f"{'ours / easyfsl':>16}"
-    )
-    for row in eval_rows:
-        print(
-            f"{row['n_episodes']:>6}{row['ours']:>12.5f}{row['easyfsl']:>12.5f}"
-            f"{row['ours_episodes_per_s']:>12.1f}{row['easyfsl_episodes_per_s']:>14.1f}"
-            f"{row['ours'] / row['easyfsl']:>16.2f}"
-        )
-
     if accuracy:
-        print(
-            f"\nAccuracy on {args.eval_episodes} evaluation episodes after "
-            f"{args.train_episodes} training episodes (same episodes, same start)"
+        print_table(
+            [{"learner": name, **acc} for name, acc in accuracy.items()],
+            [
+                ("learner", "learner"),
+                (
+                    "accuracy (%)",
+                    lambda r: plus_minus((100 * r["accuracy"], 100 * r["ci95"])),
+                ),
+            ],
+            title=f"Accuracy on {args.eval_episodes} evaluation episodes after "
+            f"{args.train_episodes} training episodes (same episodes, same start)",
         )
-        for name, acc in accuracy.items():
-            mean, ci95 = 100 * acc["accuracy"], 100 * acc["ci95"]
-            print(f"{name:<10}{mean:>8.2f} ± {ci95:.2f} %")
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "data_home", "json")
     parser.add_argument(
         "--method",
         choices=sorted(METHODS),
@@ -610,12 +626,6 @@ def main(argv=None) -> dict:
         action="store_true",
         help="also compare accuracy after the same training",
     )
-    parser.add_argument(
-        "--data-home",
-        default=str(REPO.parent / "shared" / "data"),
-        help="folder holding omniglot/images_*.zip",
-    )
-    parser.add_argument("--json", default=None, help="also write the record here")
     args = parser.parse_args(argv)
     args.meta_batch_sizes = [int(b) for b in args.meta_batch_sizes.split(",")]
     if args.threads is not None:
@@ -651,26 +661,19 @@ def main(argv=None) -> dict:
     )
     print_tables(train_rows, eval_rows, accuracy, args)
 
-    info = machine()
-    record = {
-        "benchmark": "protonet",
+    figures = {
         "method": args.method,
         "easyfsl_model": method.easyfsl,
         "ours_params": method.ours_params,
         "data": source,
         "episode": {"n_way": N_WAY, "k_shot": K_SHOT, "n_query": N_QUERY},
-        "args": vars(args),
         "train": train_rows,
         "eval": eval_rows,
         "accuracy": accuracy,
         "easyfsl_torchvision_stand_in": stand_in,
-        "versions": {**info.pop("versions"), "easyfsl": _version("easyfsl")},
-        "machine": info,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+        "versions": {**machine()["versions"], "easyfsl": _version("easyfsl")},
     }
-    return save_record(record, args.json)
+    return write_record(args.json, figures, benchmark="protonet", args=args)
 
 
 def _version(package: str):

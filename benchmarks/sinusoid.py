@@ -19,12 +19,10 @@ Run ``python benchmarks/sinusoid.py`` (``--help`` for the options).
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
 
 import numpy as np
-from _common import machine, save_record
+from _common import argument_parser, plus_minus, print_table, time_call, write_record
 
 from sklearn_meta import (
     ANILRegressor,
@@ -64,13 +62,11 @@ def query_mse(reg, tasks, steps: int) -> tuple[float, float]:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argument_parser(__doc__, "seed", "json")
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--meta-batch-size", type=int, default=25)
     parser.add_argument("--test-tasks", type=int, default=1000)
     parser.add_argument("--learners", default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
     n_train = args.iterations * args.meta_batch_size
@@ -84,9 +80,7 @@ def main(argv=None) -> dict:
         chosen = {k: v for k, v in chosen.items() if k in wanted}
     rows = []
     for name, reg in chosen.items():
-        start = time.perf_counter()
-        reg.fit(train)
-        train_s = time.perf_counter() - start
+        train_s = time_call(reg.fit, train)
         n_iter = sum(len(h["batches"]) for h in reg.history_)
         row = {
             "learner": name,
@@ -99,27 +93,19 @@ def main(argv=None) -> dict:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(
-        f"\nsinusoid K=10, {args.iterations} meta-iterations of "
-        f"{args.meta_batch_size} tasks, {args.test_tasks} test tasks\n"
-        f"{'learner':<18}{'0 steps':>14}{'1 step':>14}{'10 steps':>14}"
-        f"{'ms / meta-iter':>16}"
+    print_table(
+        rows,
+        [
+            ("learner", "learner"),
+            ("0 steps", lambda r: plus_minus(r["mse_0_steps"], 3)),
+            ("1 step", lambda r: plus_minus(r["mse_1_step"], 3)),
+            ("10 steps", lambda r: plus_minus(r["mse_10_steps"], 3)),
+            ("ms / meta-iter", lambda r: 1000 * r["seconds_per_meta_iteration"], ".2f"),
+        ],
+        title=f"sinusoid K=10, {args.iterations} meta-iterations of "
+        f"{args.meta_batch_size} tasks, {args.test_tasks} test tasks",
     )
-    for row in rows:
-        cells = "".join(
-            f"{row[k][0]:>8.3f} ± {row[k][1]:<4.2f}"
-            for k in ("mse_0_steps", "mse_1_step", "mse_10_steps")
-        )
-        ms = 1000 * row["seconds_per_meta_iteration"]
-        print(f"{row['learner']:<18}{cells}{ms:>13.2f}")
-    record = {
-        "benchmark": "sinusoid",
-        "args": vars(args),
-        "rows": rows,
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    return save_record(record, args.json)
+    return write_record(args.json, {"rows": rows}, benchmark="sinusoid", args=args)
 
 
 if __name__ == "__main__":
