@@ -20,7 +20,7 @@ from sklearn_meta.metric._siamese import (
 )
 from sklearn_meta.tasks import _EpisodeBatch
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def _sigmoid(x):

@@ -10,7 +10,7 @@ from sklearn_meta import FineTuneClassifier
 from sklearn_meta.metric._finetune import _fit_heads, _head_logits
 from sklearn_meta.tasks import sample_tasks
 
-from .conftest import FAST
+from ..conftest import FAST
 
 PARAMS = dict(
     n_way=3, k_shot=1, n_query=3, max_epochs=2, n_eval_episodes=20, random_state=0

@@ -21,7 +21,7 @@ from sklearn_meta import (
 from sklearn_meta.datasets import make_sinusoid_tasks
 from sklearn_meta.tasks import _EpisodeBatch
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def _initialised(learner, X, y):

@@ -12,7 +12,7 @@ from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_eucl
 from sklearn_meta.nn import MLP, Conv4
 from sklearn_meta.tasks import EpisodeSampler
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def test_compute_prototypes_equals_class_means_in_any_label_order():

@@ -19,7 +19,7 @@ from sklearn_meta.metric._matching import (
 )
 from sklearn_meta.tasks import EpisodeSampler
 
-from .conftest import FAST
+from ..conftest import FAST
 
 
 def _fce_parameters(module):
