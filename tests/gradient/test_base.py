@@ -21,7 +21,7 @@ from sklearn_meta import (
 from sklearn_meta.datasets import make_sinusoid_tasks
 from sklearn_meta.tasks import _EpisodeBatch
 
-from ..conftest import FAST
+from .._settings import fast
 
 
 def _initialised(learner, X, y):
@@ -62,21 +62,21 @@ def _reference_meta_gradient(learner, batch, steps, first_order):
 
     total = 0
     for i in range(n_tasks):
-        fast = {k: v for k, v in meta.items() if not k.startswith("lrs.")}
-        fast["head.weight"] = fast["head.weight"].expand(n_classes, -1)
-        fast["head.bias"] = fast["head.bias"].expand(n_classes)
-        names = [k for k in fast if adapt_body or k.startswith("head.")]
+        fast_weights = {k: v for k, v in meta.items() if not k.startswith("lrs.")}
+        fast_weights["head.weight"] = fast_weights["head.weight"].expand(n_classes, -1)
+        fast_weights["head.bias"] = fast_weights["head.bias"].expand(n_classes)
+        names = [k for k in fast_weights if adapt_body or k.startswith("head.")]
         X_s, y_s = batch.X_support[i], batch.y_support[i]
         for _ in range(steps):
-            loss = F.cross_entropy(forward(fast, X_s, None), y_s)
+            loss = F.cross_entropy(forward(fast_weights, X_s, None), y_s)
             grads = torch.autograd.grad(
-                loss, [fast[k] for k in names], create_graph=not first_order
+                loss, [fast_weights[k] for k in names], create_graph=not first_order
             )
             for k, g in zip(names, grads, strict=True):
                 lr = learner.inner_lr if lrs is None else lrs[k.replace(".", "/")]
-                fast[k] = fast[k] - lr * g
+                fast_weights[k] = fast_weights[k] - lr * g
         n_s = len(X_s)
-        out = forward(fast, torch.cat([X_s, batch.X_query[i]]), n_s)[n_s:]
+        out = forward(fast_weights, torch.cat([X_s, batch.X_query[i]]), n_s)[n_s:]
         total = total + F.cross_entropy(out, batch.y_query[i]) / n_tasks
     params = list(model.parameters())
     grads = torch.autograd.grad(total, params, allow_unused=True)
@@ -99,8 +99,8 @@ def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_orde
     """Check vmap over tasks against a plain loop, in float64, conv net with BN."""
     X, y = digits
     learner = _initialised(
-        MAMLClassifier(
-            **FAST,
+        fast(
+            MAMLClassifier,
             module__hidden_channels=4,
             inner_steps=steps,
             first_order=first_order,
@@ -167,7 +167,7 @@ def test_first_order_drops_exactly_the_inner_hessian_on_a_linear_model():
 
 def test_adapt_leaves_the_meta_learner_unchanged_and_adapts_any_ways(digits):
     X, y = digits
-    clf = MAMLClassifier(**FAST, module__hidden_channels=8).fit(X[y < 5], y[y < 5])
+    clf = fast(MAMLClassifier, module__hidden_channels=8).fit(X[y < 5], y[y < 5])
     before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
     support = np.concatenate([np.flatnonzero(y == c)[:2] for c in (5, 6, 7, 8, 9)])
     adapted = clf.adapt(X[support], np.array(list("abcde")).repeat(2))
@@ -180,7 +180,7 @@ def test_adapt_leaves_the_meta_learner_unchanged_and_adapts_any_ways(digits):
 def test_label_order_does_not_change_adapted_predictions(digits):
     """Check that the shared head makes adaptation label-permutation equivariant."""
     X, y = digits
-    clf = MAMLClassifier(**FAST, module__hidden_channels=8).fit(X[y < 5], y[y < 5])
+    clf = fast(MAMLClassifier, module__hidden_channels=8).fit(X[y < 5], y[y < 5])
     support = np.concatenate([np.flatnonzero(y == c)[:2] for c in (5, 6, 7)])
     names = np.array(["p", "q", "r"]).repeat(2)
     renamed = np.array(["z", "y", "x"]).repeat(2)  # reversed label order
@@ -312,8 +312,10 @@ def test_reptile_anneals_the_outer_step_linearly(digits):
             seen.append(self.param_groups[0]["lr"])
             return super().step(closure)
 
-    ReptileClassifier(
-        **{**FAST, "max_epochs": 2, "episodes_per_epoch": 10},
+    fast(
+        ReptileClassifier,
+        max_epochs=2,
+        episodes_per_epoch=10,
         meta_batch_size=5,
         lr=1.0,
         optimizer=Record,
@@ -326,7 +328,7 @@ def test_meta_sgd_step_sizes_are_learned(digits):
     X = X.reshape(len(X), -1)
     # Two inner steps: with the head equal for every class, the body's
     # gradient at the first step is zero (so are its step sizes' gradients).
-    clf = MetaSGDClassifier(**FAST, inner_lr=0.1, inner_steps=2)
+    clf = fast(MetaSGDClassifier, inner_lr=0.1, inner_steps=2)
     clf.set_params(max_epochs=0).fit(X, y)
     batch = _image_episodes(2, 3, 1, 2)
     batch = _EpisodeBatch(
@@ -344,10 +346,10 @@ def test_meta_sgd_step_sizes_are_learned(digits):
     with torch.no_grad():
         for lr in clf.module_.lrs.values():
             lr.zero_()
-    fast, _ = clf._adapt_tasks(
+    fast_weights, _ = clf._adapt_tasks(
         batch.X_support, batch.y_support, batch.X_query, 3, 1, True
     )
-    assert torch.equal(fast["head.weight"][0, 0], clf.module_.head.weight)
+    assert torch.equal(fast_weights["head.weight"][0, 0], clf.module_.head.weight)
     # And fit moves them away from inner_lr.
     clf.set_params(max_epochs=1).fit(X, y)
     values = torch.cat([v.flatten() for v in clf.module_.lrs.values()])
@@ -356,22 +358,23 @@ def test_meta_sgd_step_sizes_are_learned(digits):
 
 def test_anil_adapts_only_the_head(digits):
     X, y = digits
-    clf = ANILClassifier(**FAST, module__hidden_channels=4).fit(X, y)
+    clf = fast(ANILClassifier, module__hidden_channels=4).fit(X, y)
     batch = _image_episodes(3, 3, 1, 2)
     batch = _EpisodeBatch(*(t.float() for t in batch[:4]), n_classes=3)
     batch = batch._replace(
         y_support=batch.y_support.long(), y_query=batch.y_query.long()
     )
     with torch.no_grad():
-        fast, _ = clf._adapt_tasks(
+        fast_weights, _ = clf._adapt_tasks(
             batch.X_support, batch.y_support, batch.X_query, 3, 3, True
         )
     meta = clf._meta_params()
-    for name, value in fast.items():
+    for name, value in fast_weights.items():
         if name.startswith("body."):
             assert torch.equal(value, meta[name].expand_as(value)), name
     assert not torch.equal(
-        fast["head.weight"], meta["head.weight"].expand_as(fast["head.weight"])
+        fast_weights["head.weight"],
+        meta["head.weight"].expand_as(fast_weights["head.weight"]),
     )
 
 
@@ -429,13 +432,11 @@ def test_adapted_estimators_round_trip_through_joblib_exactly(cls, digits, tmp_p
     if cls in CLASSIFIERS:
         X, y = digits
         X = X.reshape(len(X), -1)
-        learner = cls(**FAST, meta_batch_size=2).fit(X[y < 5], y[y < 5])
+        learner = fast(cls, meta_batch_size=2).fit(X[y < 5], y[y < 5])
         Xs, ys, Xq = X[y >= 5][:10], y[y >= 5][:10], X[y >= 5][10:40]
     else:
         X, y, groups = _sinusoid_pool()
-        learner = cls(
-            max_epochs=1, episodes_per_epoch=20, meta_batch_size=5, random_state=0
-        ).fit(X, y, groups)
+        learner = fast(cls).fit(X, y, groups)
         Xs, ys, Xq = X[:10], y[:10], X[10:20]
     adapted = learner.adapt(Xs, ys)
     joblib.dump(adapted, tmp_path / "adapted.joblib")
@@ -454,7 +455,7 @@ def test_grid_search_tunes_adapt_steps_by_episodic_score(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     search = GridSearchCV(
-        MAMLClassifier(**FAST, meta_batch_size=2),
+        fast(MAMLClassifier, meta_batch_size=2),
         {"adapt_steps": [0, 1]},
         cv=ClassKFold(2),
     ).fit(X, y)
@@ -501,9 +502,7 @@ def test_regressor_predict_after_fit_fits_the_training_pool():
 def test_regressor_handles_multi_output_targets():
     X, y, groups = _sinusoid_pool()
     Y = np.c_[y, -2 * y]
-    reg = MAMLRegressor(
-        max_epochs=1, episodes_per_epoch=20, meta_batch_size=5, random_state=0
-    ).fit(X, Y, groups)
+    reg = fast(MAMLRegressor).fit(X, Y, groups)
     assert reg.n_outputs_ == 2
     assert reg.adapt(X[:10], Y[:10]).predict(X[:7]).shape == (7, 2)
     with pytest.raises(ValueError, match=r"targets of shape \(\) per sample"):
@@ -550,7 +549,7 @@ def test_reptile_rejects_a_non_positive_outer_step(lr, digits):
         match=r"The 'lr' parameter of ReptileClassifier must be a float in the "
         r"range \(0.0, inf\)",
     ):
-        ReptileClassifier(**FAST, lr=lr).fit(X.reshape(len(X), -1), y)
+        fast(ReptileClassifier, lr=lr).fit(X.reshape(len(X), -1), y)
 
 
 def test_gradient_clipping_bounds_the_meta_gradient(digits):
@@ -564,7 +563,7 @@ def test_gradient_clipping_bounds_the_meta_gradient(digits):
             norms.append(torch.cat(grads).norm().item())
             return super().step(closure)
 
-    MAMLClassifier(**FAST, max_grad_norm=1e-3, optimizer=Record).fit(X, y)
+    fast(MAMLClassifier, max_grad_norm=1e-3, optimizer=Record).fit(X, y)
     assert norms and max(norms) <= 1e-3 * (1 + 1e-5)
 
 
@@ -579,7 +578,7 @@ def test_gpu_meta_training_matches_and_loads_on_cpu(cls, digits, tmp_path):
     import joblib
 
     X, y = digits
-    clf = cls(**FAST, device="cuda").fit(X[y < 7], y[y < 7])
+    clf = fast(cls, device="cuda").fit(X[y < 7], y[y < 7])
     assert next(clf.module_.parameters()).is_cuda
     Xs, ys, Xq = X[y >= 7][:9], y[y >= 7][:9], X[y >= 7][9:40]
     adapted = clf.adapt(Xs, ys)
@@ -606,7 +605,7 @@ def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
 
     X, y = digits
     X = X.reshape(len(X), -1)
-    clf = MAMLClassifier(**FAST).fit(X[y < 5], y[y < 5])
+    clf = fast(MAMLClassifier).fit(X[y < 5], y[y < 5])
     sizes = []
     adapt_tasks = clf._adapt_tasks
 
@@ -626,7 +625,7 @@ def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
 def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypatch):
     """Check that task_chunk_size="auto" adapts 8 tasks per call on the CPU."""
     X, y = digits
-    clf = MAMLClassifier(**{**FAST, "meta_batch_size": 20}).fit(X[y < 5], y[y < 5])
+    clf = fast(MAMLClassifier, meta_batch_size=20).fit(X[y < 5], y[y < 5])
     assert clf.task_chunk_size == "auto"
     sizes = []
     adapt_tasks = clf._adapt_tasks
@@ -643,7 +642,7 @@ def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypat
     monkeypatch.setattr(clf, "device_", torch.device("cuda"))
     assert clf._task_chunk_size() is None
     with pytest.raises(ValueError, match="task_chunk_size"):
-        MAMLClassifier(**FAST, task_chunk_size="big").fit(X[y < 5], y[y < 5])
+        fast(MAMLClassifier, task_chunk_size="big").fit(X[y < 5], y[y < 5])
 
 
 @pytest.mark.parametrize("cls", [MAMLClassifier, MAMLRegressor])
@@ -656,7 +655,7 @@ def test_pool_adaptation_waits_for_the_first_prediction(
     X, y = digits
     X = X.reshape(len(X), -1)[:300]
     y = y[:300] if cls is MAMLClassifier else X[:, :3].sum(1) + 0.1 * y[:300]
-    learner = cls(**{**FAST, "n_way": 3} if cls is MAMLClassifier else {})
+    learner = fast(cls) if cls is MAMLClassifier else cls()
     if cls is MAMLRegressor:
         learner.set_params(k_shot=5, n_query=5, max_epochs=2, episodes_per_epoch=50)
     calls = []
@@ -700,7 +699,7 @@ def test_predictions_use_stored_support_statistics(digits):
     back to carrying the rows.
     """
     X, y = digits
-    clf = MAMLClassifier(**FAST).fit(X[y < 5], y[y < 5])
+    clf = fast(MAMLClassifier).fit(X[y < 5], y[y < 5])
     Xs, ys, Xq = X[y >= 7][:9], y[y >= 7][:9], X[y >= 7][9:60]
     state = clf._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
     assert state["support"] is None and len(state["norm_stats"]) == 4
@@ -710,7 +709,7 @@ def test_predictions_use_stored_support_statistics(digits):
         carried = clf._query_outputs(state["params"], torch.as_tensor(Xs), Xq_t)
     torch.testing.assert_close(stored, carried, rtol=1e-5, atol=1e-5)
 
-    twice = MAMLClassifier(_NormUsedTwice(), **FAST).fit(X[y < 5], y[y < 5])
+    twice = fast(MAMLClassifier, _NormUsedTwice()).fit(X[y < 5], y[y < 5])
     state = twice._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
     assert state["norm_stats"] is None and state["support"] is not None
     proba = twice.adapt(Xs, ys).predict_proba(Xq)

@@ -10,11 +10,7 @@ from sklearn_meta import FineTuneClassifier
 from sklearn_meta.metric._finetune import _fit_heads, _head_logits
 from sklearn_meta.tasks import sample_tasks
 
-from ..conftest import FAST
-
-PARAMS = dict(
-    n_way=3, k_shot=1, n_query=3, max_epochs=2, n_eval_episodes=20, random_state=0
-)
+from .._settings import fast
 
 
 def _weights(module):
@@ -67,7 +63,7 @@ def test_pretraining_learns_and_transfers_to_new_alphabets(omniglot_small):
 def test_adapt_freezes_the_backbone(digits):
     """Check that adapt fits a head only: the pre-trained weights are untouched."""
     X, y = digits
-    clf = FineTuneClassifier(**PARAMS).fit(X[y < 7], y[y < 7])
+    clf = fast(FineTuneClassifier).fit(X[y < 7], y[y < 7])
     before = _weights(clf.module_)
     adapted = clf.adapt(X[y >= 7][:12], y[y >= 7][:12])
     for key, value in _weights(clf.module_).items():
@@ -81,7 +77,7 @@ def test_groups_make_one_pretraining_class_per_group_and_label(digits):
     """Check the joint multi-task objective: (group, class) pairs are the classes."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
-    clf = FineTuneClassifier(**PARAMS).fit(X, y % 5, groups=groups)
+    clf = fast(FineTuneClassifier).fit(X, y % 5, groups=groups)
     assert clf.n_pretrain_classes_ == 10
     assert clf.adapt(X[:30], y[:30]).predict(X[:5]).shape == (5,)
 
@@ -90,16 +86,16 @@ def test_fit_on_task_list_and_refuses_iterator(digits):
     """Check fit(tasks) with a list, and the message for an iterator."""
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=5, random_state=0)
-    clf = FineTuneClassifier(**PARAMS).fit(tasks)
+    clf = fast(FineTuneClassifier).fit(tasks)
     assert clf.n_pretrain_classes_ == 15  # 3 classes in each of 5 tasks
     with pytest.raises(TypeError, match="needs them up front: pass a list of tasks"):
-        FineTuneClassifier(**PARAMS).fit(iter(tasks))
+        fast(FineTuneClassifier).fit(iter(tasks))
 
 
 def test_cosine_head_and_joblib_round_trip(digits, tmp_path):
     """Check the Baseline++ head trains, and persistence reproduces predictions."""
     X, y = digits
-    clf = FineTuneClassifier(**PARAMS, head="cosine").fit(X[y < 7], y[y < 7])
+    clf = fast(FineTuneClassifier, head="cosine").fit(X[y < 7], y[y < 7])
     adapted = clf.adapt(X[y >= 7][:12], y[y >= 7][:12])
     joblib.dump(adapted, tmp_path / "a.joblib")
     np.testing.assert_array_equal(
@@ -110,7 +106,7 @@ def test_cosine_head_and_joblib_round_trip(digits, tmp_path):
 def test_meta_validation_records_episodic_accuracy(digits):
     """Check that train_split gives episodic valid_acc for early stopping."""
     X, y = digits
-    clf = FineTuneClassifier(**{**PARAMS, "train_split": 0.3, "n_valid_episodes": 10})
+    clf = fast(FineTuneClassifier, train_split=0.3, n_valid_episodes=10)
     clf.fit(X, y)
     assert 0 <= clf.history_[-1, "valid_acc"] <= 1
     # The head saw only the training split, so predictions use a new head.
@@ -123,4 +119,4 @@ def test_bad_head_is_refused(digits):
     with pytest.raises(
         InvalidParameterError, match="The 'head' parameter of FineTuneClassifier"
     ):
-        FineTuneClassifier(head="svm", **{k: v for k, v in FAST.items()}).fit(X, y)
+        fast(FineTuneClassifier, head="svm").fit(X, y)

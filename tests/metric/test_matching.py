@@ -19,7 +19,7 @@ from sklearn_meta.metric._matching import (
 )
 from sklearn_meta.tasks import EpisodeSampler
 
-from ..conftest import FAST
+from .._settings import fast
 
 
 def _fce_parameters(module):
@@ -42,7 +42,7 @@ def _identity_learner(n_features, **params):
 def fce_fitted(digits):
     """A learner with full context embeddings meta-trained on digits 0-6."""
     X, y = digits
-    return MatchingNetworkClassifier(**FAST, fce=True, fce_steps=2).fit(
+    return fast(MatchingNetworkClassifier, fce=True, fce_steps=2).fit(
         X[y < 7], y[y < 7]
     )
 
@@ -185,9 +185,9 @@ def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     backbone = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
-    params = dict(**FAST, fce=True, fce_steps=3)
-    untrained = MatchingNetworkClassifier(backbone, **{**params, "max_epochs": 0})
-    trained = MatchingNetworkClassifier(backbone, **params)
+    params = dict(fce=True, fce_steps=3)
+    untrained = fast(MatchingNetworkClassifier, backbone, **params, max_epochs=0)
+    trained = fast(MatchingNetworkClassifier, backbone, **params)
     untrained.fit(X, y), trained.fit(X, y)
 
     module = trained.module_
@@ -216,12 +216,12 @@ def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
 def test_fce_is_seeded_and_leaves_the_global_rng_alone(digits):
     """Check that the FCE initialisation follows random_state only."""
     X, y = digits
-    params = {**FAST, "fce": True, "max_epochs": 0}
+    params = dict(fce=True, max_epochs=0)
     state = torch.random.get_rng_state()
-    a = MatchingNetworkClassifier(**params).fit(X, y)
+    a = fast(MatchingNetworkClassifier, **params).fit(X, y)
     torch.testing.assert_close(torch.random.get_rng_state(), state)
-    b = MatchingNetworkClassifier(**params).fit(X, y)
-    c = MatchingNetworkClassifier(**{**params, "random_state": 1}).fit(X, y)
+    b = fast(MatchingNetworkClassifier, **params).fit(X, y)
+    c = fast(MatchingNetworkClassifier, **params, random_state=1).fit(X, y)
     first, second, other = (_fce_parameters(m.module_) for m in (a, b, c))
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
@@ -245,7 +245,7 @@ def test_fce_round_trips_through_joblib(fce_fitted, digits, tmp_path):
 def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
     """Check adapt with string labels and 5 ways after 3-way training."""
     X, y = digits
-    clf = MatchingNetworkClassifier(**FAST, fce=fce).fit(X[y < 5], y[y < 5])
+    clf = fast(MatchingNetworkClassifier, fce=fce).fit(X[y < 5], y[y < 5])
     classes = np.arange(5, 10)
     support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
     names = np.array(["five", "six", "seven", "eight", "nine"])
@@ -283,4 +283,4 @@ def test_invalid_matching_parameters_are_rejected(digits, params, message):
     (name,) = params
     expected = f"The '{name}' parameter of MatchingNetworkClassifier {message}"
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
-        MatchingNetworkClassifier(**FAST, **params).fit(X, y)
+        fast(MatchingNetworkClassifier, **params).fit(X, y)

@@ -12,7 +12,7 @@ from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_eucl
 from sklearn_meta.nn import MLP, Conv4
 from sklearn_meta.tasks import EpisodeSampler
 
-from ..conftest import FAST
+from .._settings import fast
 
 
 def test_compute_prototypes_equals_class_means_in_any_label_order():
@@ -91,9 +91,9 @@ def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
 def test_default_backbones_follow_the_input_shape(digits):
     """Check that images get the conv net and tabular data the MLP."""
     X, y = digits
-    assert isinstance(PrototypicalClassifier(**FAST).fit(X, y).module_, Conv4)
+    assert isinstance(fast(PrototypicalClassifier).fit(X, y).module_, Conv4)
     assert isinstance(
-        PrototypicalClassifier(**FAST).fit(X.reshape(len(X), -1), y).module_, MLP
+        fast(PrototypicalClassifier).fit(X.reshape(len(X), -1), y).module_, MLP
     )
 
 
@@ -113,12 +113,12 @@ def test_train_n_way_sets_the_ways_of_training_episodes(digits):
             seen.append(batch.n_classes)
             return super()._episode_losses(batch)
 
-    Spy(**{**FAST, "train_n_way": 7}).fit(X, y)
+    fast(Spy, train_n_way=7).fit(X, y)
     assert set(seen) == {7}
     with pytest.raises(
         ValueError, match=r"n_way=12 is larger than the number of classes"
     ):
-        PrototypicalClassifier(**{**FAST, "train_n_way": 12}).fit(X, y)
+        fast(PrototypicalClassifier, train_n_way=12).fit(X, y)
 
 
 def test_prototypical_learns_omniglot_well_above_chance(omniglot_small):

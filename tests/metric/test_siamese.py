@@ -20,7 +20,7 @@ from sklearn_meta.metric._siamese import (
 )
 from sklearn_meta.tasks import _EpisodeBatch
 
-from ..conftest import FAST
+from .._settings import fast
 
 
 def _sigmoid(x):
@@ -55,14 +55,14 @@ def _hand_balanced_mean(losses, same):
 def fitted(digits):
     """A learner meta-trained on digits 0-6."""
     X, y = digits
-    return SiameseClassifier(**FAST).fit(X[y < 7], y[y < 7])
+    return fast(SiameseClassifier).fit(X[y < 7], y[y < 7])
 
 
 @pytest.mark.parametrize("loss", ["bce", "contrastive"])
 def test_predict_pairs_is_symmetric_and_in_the_unit_interval(digits, loss):
     """Check that pair similarities are symmetric and lie in (0, 1)."""
     X, y = digits
-    clf = SiameseClassifier(**FAST, loss=loss).fit(X[y < 7], y[y < 7])
+    clf = fast(SiameseClassifier, loss=loss).fit(X[y < 7], y[y < 7])
     A, B = X[:40], X[40:80]
     ab, ba = clf.predict_pairs(A, B), clf.predict_pairs(B, A)
     assert ab.shape == (40,) and ab.dtype == np.float64
@@ -179,8 +179,8 @@ def test_head_is_part_of_the_module_and_meta_learned(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     backbone = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
-    untrained = SiameseClassifier(backbone, **{**FAST, "max_epochs": 0}).fit(X, y)
-    trained = SiameseClassifier(backbone, **FAST).fit(X, y)
+    untrained = fast(SiameseClassifier, backbone, max_epochs=0).fit(X, y)
+    trained = fast(SiameseClassifier, backbone).fit(X, y)
     module = trained.module_
     assert isinstance(module, _SiameseNetwork)
     assert module.backbone is not backbone  # the user's module is not trained
@@ -230,8 +230,8 @@ def test_siamese_learns_omniglot_verification_and_one_shot(omniglot_small):
 def test_contrastive_loss_trains(digits):
     """Check that the contrastive option lowers its loss and beats chance."""
     X, y = digits
-    params = {**FAST, "loss": "contrastive", "train_n_way": 7, "max_epochs": 3}
-    clf = SiameseClassifier(**params).fit(X[y < 7], y[y < 7])
+    params = dict(loss="contrastive", train_n_way=7, max_epochs=3)
+    clf = fast(SiameseClassifier, **params).fit(X[y < 7], y[y < 7])
     losses = clf.history_[:, "train_loss"]
     assert losses[-1] < losses[0] / 2
     assert clf.history_[-1, "train_acc"] > clf.history_[0, "train_acc"]
@@ -294,7 +294,7 @@ def test_invalid_siamese_parameters_are_rejected(digits, params, message):
     (name,) = params
     expected = f"The '{name}' parameter of SiameseClassifier {message}"
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
-        SiameseClassifier(**FAST, **params).fit(X, y)
+        fast(SiameseClassifier, **params).fit(X, y)
 
 
 def test_predict_pairs_rejects_different_row_counts(fitted, digits):
