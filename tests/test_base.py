@@ -74,7 +74,7 @@ def test_fit_returns_self_and_sets_fitted_attributes(digits):
 
 
 def test_fit_on_task_sequence_and_generator_learn(omniglot_small):
-    """Check fit(tasks) with a list and with a generator, and that both learn."""
+    """Check that fit(tasks) learns from a list and from a generator alike."""
     X, y, Xe, ye = omniglot_small
     tasks = sample_tasks(
         X, y, n_way=10, k_shot=1, n_query=5, n_tasks=40, random_state=0
@@ -109,7 +109,7 @@ def test_fit_stops_when_a_task_iterator_runs_dry(digits):
 
 
 def test_fit_on_tasks_has_no_pool_prediction_and_says_so(digits):
-    """Check the error of predict after fit(tasks), and that adapt still works."""
+    """Check that predict after fit(tasks) says why it cannot, and adapt works."""
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=10, random_state=0)
     clf = fast(PrototypicalClassifier).fit(tasks)
@@ -131,7 +131,7 @@ def test_fit_on_tasks_of_different_sizes(digits):
 
 
 def test_fit_with_groups_draws_episodes_within_groups(digits):
-    """Check fit(X, y, groups) when labels only mean something inside a group."""
+    """Check that fit(X, y, groups) learns when labels mean something per group."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
     y_local = y % 5  # the same labels name different digits in the two groups
@@ -177,7 +177,7 @@ def test_fit_rejects_y_or_groups_with_tasks(digits):
     ],
 )
 def test_fit_on_bad_tasks_raises_clear_errors(tasks, match):
-    """Check the errors for malformed tasks."""
+    """Check that malformed tasks raise errors naming what is wrong."""
     with pytest.raises((ValueError, TypeError), match=match):
         fast(PrototypicalClassifier, meta_batch_size=2).fit(tasks)
 
@@ -186,7 +186,7 @@ def test_fit_on_bad_tasks_raises_clear_errors(tasks, match):
 
 
 def test_invalid_parameter_is_named_in_sklearn_wording(digits):
-    """Check sklearn's parameter-constraint message for a bad n_way."""
+    """Check that a bad n_way raises sklearn's parameter-constraint message."""
     X, y = digits
     msg = (
         r"The 'n_way' parameter of PrototypicalClassifier must be an int in the "
@@ -223,21 +223,21 @@ def test_invalid_parameter_is_named_in_sklearn_wording(digits):
     ],
 )
 def test_fit_raises_clear_errors_on_bad_input(X, y, match):
-    """Check the message for each kind of bad training data."""
+    """Check that each kind of bad training data raises its own clear message."""
     clf = fast(PrototypicalClassifier, n_query=4 if len(X) == 12 else 3)
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
 
 
 def test_groups_of_wrong_length_are_refused(digits):
-    """Check the error for groups that do not match the samples."""
+    """Check that groups of the wrong length are refused with both lengths."""
     X, y = digits
     with pytest.raises(ValueError, match="groups has 3 entries but X has 1797 samples"):
         fast(PrototypicalClassifier).fit(X, y, groups=[0, 1, 2])
 
 
 def test_methods_before_fit_raise_not_fitted(support):
-    """Check NotFittedError for predict, predict_proba, adapt and score before fit."""
+    """Check that predict, predict_proba, adapt and score raise NotFittedError."""
     Xs, ys, Xq, yq = support
     clf = fast(PrototypicalClassifier)
     for call in (
@@ -261,7 +261,7 @@ def test_failed_fit_leaves_estimator_unfitted(digits):
 
 
 def test_predict_checks_sample_shape_and_features(fitted, digits):
-    """Check the errors for queries of the wrong shape."""
+    """Check that queries of the wrong shape, width or values are refused."""
     X, _ = digits
     with pytest.raises(
         ValueError, match=r"samples of shape \(1, 4, 4\), but .* \(1, 8, 8\)"
@@ -284,7 +284,7 @@ def test_unknown_keyword_parameter_is_refused_at_fit(digits):
 
 
 def test_cuda_device_without_cuda_is_a_clear_error(digits):
-    """Check the errors for an unavailable or malformed device."""
+    """Check that an unavailable or malformed device is a clear error."""
     X, y = digits
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
@@ -307,7 +307,7 @@ def test_module_that_does_not_fit_the_data_fails_early(digits):
 
 
 def test_module_and_optimizer_parameters_are_routed(digits):
-    """Check module__* and optimizer__* routing through init, set_params and clone."""
+    """Check that module__* and optimizer__* reach the module and the optimiser."""
     X, y = digits
     clf = fast(
         PrototypicalClassifier,
@@ -356,7 +356,7 @@ def test_user_module_instance_is_not_trained_in_place(digits):
 
 
 def test_fixed_embedding_needs_max_epochs_zero(digits):
-    """Check the message for a module without trainable parameters."""
+    """Check that a module without trainable parameters is refused with advice."""
     X, y = digits
     with pytest.raises(ValueError, match="no trainable parameters"):
         fast(PrototypicalClassifier, nn.Flatten()).fit(X, y)
@@ -407,7 +407,7 @@ def test_adapt_to_more_ways_than_trained(fitted, digits):
 
 
 def test_adapt_raises_clear_errors(fitted, support):
-    """Check adapt's errors: one class, too many classes, bad shapes."""
+    """Check that adapt refuses one class, too many classes and bad shapes."""
     Xs, ys, _, _ = support
     with pytest.raises(
         ValueError, match="y_support has 1 class; a classifier needs at least 2"
@@ -450,7 +450,7 @@ def test_clone_of_adapted_classifier_adapts_again(fitted, support):
 
 
 def test_adapt_pipeline_returns_pipeline_with_adapted_last_step(digits, support):
-    """Check sklearn_meta.adapt on a Pipeline."""
+    """Check that adapt on a Pipeline adapts its last step behind the same steps."""
     X, y = digits
     Xs, ys, Xq, _ = support
     flat = FunctionTransformer(lambda A: A.reshape(len(A), -1))
@@ -507,7 +507,7 @@ def test_grid_search_with_class_kfold_picks_by_episodic_score(omniglot_small):
 
 
 def test_grid_search_routes_groups_to_fit_with_metadata_routing(digits):
-    """Check the groups-as-tasks path through GridSearchCV with metadata routing."""
+    """Check that GridSearchCV with metadata routing passes groups to fit."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
     received = []
@@ -524,7 +524,7 @@ def test_grid_search_routes_groups_to_fit_with_metadata_routing(digits):
 
 
 def test_meta_validation_split_holds_out_classes_and_records_history(digits):
-    """Check train_split: class-disjoint validation episodes recorded per epoch."""
+    """Check that train_split records validation scores and refuses tiny splits."""
     X, y = digits
     clf = fast(PrototypicalClassifier, train_split=0.3, n_valid_episodes=10)
     clf.fit(X, y)
@@ -541,7 +541,7 @@ def test_meta_validation_split_holds_out_classes_and_records_history(digits):
 
 
 def test_early_stopping_on_meta_validation_stops_and_restores_best(digits):
-    """Check skorch's EarlyStopping on valid_acc with best-model restore."""
+    """Check that EarlyStopping on valid_acc stops early and restores the best."""
     X, y = digits
     best = {}
 
@@ -621,7 +621,7 @@ def test_verbose_prints_the_epoch_log(digits, capsys):
 
 
 def test_save_and_load_params_round_trip(fitted, digits, tmp_path):
-    """Check save_params/load_params, and that loading drops the pool prediction."""
+    """Check that load_params restores saved weights and drops pool prediction."""
     X, y = digits
     fitted.save_params(
         f_params=tmp_path / "p.pt",
@@ -652,7 +652,7 @@ def test_save_and_load_params_round_trip(fitted, digits, tmp_path):
 
 
 def test_joblib_round_trip_reproduces_predictions_exactly(fitted, support, tmp_path):
-    """Check joblib persistence of the meta-learner and of an adapted classifier."""
+    """Check that joblib copies of a learner and an adapted one predict the same."""
     Xs, ys, Xq, _ = support
     adapted = fitted.adapt(Xs, ys)
     joblib.dump(fitted, tmp_path / "meta.joblib")
@@ -697,7 +697,7 @@ def test_model_saved_on_cuda_loads_on_cpu(fitted, support, monkeypatch):
 def test_gpu_fit_predicts_and_loads_in_a_process_without_cuda(
     digits, support, tmp_path
 ):
-    """Check training on CUDA, and that its pickles predict the same with no GPU."""
+    """Check that CUDA-trained pickles predict the same in a process without GPU."""
     import subprocess
     import sys
 

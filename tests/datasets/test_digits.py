@@ -6,7 +6,7 @@ from sklearn_meta.datasets import load_digits_images
 
 
 def test_load_digits_images_shape_and_range():
-    """Check the digits pool: float32 (1797, 1, 8, 8) in [0, 1], int targets."""
+    """Check that the digits pool is float32 (1797, 1, 8, 8) in [0, 1]."""
     bunch = load_digits_images()
     X, y = load_digits_images(return_X_y=True)
     assert X.shape == (1797, 1, 8, 8) and X.dtype == np.float32

@@ -113,7 +113,7 @@ def test_load_omniglot_evaluation_has_659_characters(evaluation):
 
 
 def test_load_omniglot_images_are_float32_strokes_on_zero(background):
-    """Check dtype, range and polarity: strokes are 1.0 on a 0.0 background."""
+    """Check that images are float32 strokes of 1.0 on a 0.0 background."""
     X = background.data
     assert X.dtype == np.float32
     assert X.min() == 0.0 and X.max() == 1.0
@@ -123,7 +123,7 @@ def test_load_omniglot_images_are_float32_strokes_on_zero(background):
 
 
 def test_load_omniglot_is_sorted_and_returns_a_bunch(background):
-    """Check the Bunch fields, the sample order and the alphabets of each image."""
+    """Check that the Bunch is sorted by character and names each alphabet."""
     assert set(background) == {"data", "target", "alphabets", "DESCR"}
     target = background.target
     assert (target[:-1] <= target[1:]).all()
@@ -132,7 +132,7 @@ def test_load_omniglot_is_sorted_and_returns_a_bunch(background):
 
 
 def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
-    """Check one 105x105 image against its PNG and one 28x28 against PIL Lanczos."""
+    """Check that images equal their PNGs, and 28x28 ones PIL's Lanczos resize."""
     zip_path = data_home / "omniglot" / "images_evaluation.zip"
     name = "images_evaluation/Tibetan/character14/1569_07.png"
     with zipfile.ZipFile(zip_path) as archive:
@@ -164,7 +164,7 @@ def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
 def test_load_omniglot_vinyals_split_sizes_and_disjointness(
     vinyals_train, vinyals_test, background, evaluation
 ):
-    """Check 1,200 / 423 characters times 4 rotations, disjoint, covering all."""
+    """Check that the Vinyals split has 1,200 / 423 disjoint characters x 4."""
     train_classes = np.unique(vinyals_train.target)
     test_classes = np.unique(vinyals_test.target)
     assert vinyals_train.data.shape == (96000, 1, 28, 28)
@@ -207,7 +207,7 @@ def test_load_omniglot_rotated_classes_are_rot90_of_their_base(
 def test_load_omniglot_rotations_flag_overrides_the_split_default(
     data_home, vinyals_test
 ):
-    """Check rotations=False on a Vinyals split, and rotations=True elsewhere."""
+    """Check that the rotations flag overrides the split's default both ways."""
     X, y = load_omniglot(
         "vinyals-test",
         data_home=data_home,
@@ -268,7 +268,7 @@ def test_load_omniglot_raises_for_bad_rotations(tmp_path):
 
 
 def test_load_omniglot_raises_when_file_missing_and_download_false(tmp_path):
-    """Check the message for a missing zip: where it looked and how to fix it."""
+    """Check that a missing zip's message says where it looked and how to fix it."""
     expected = re.escape(str(tmp_path / "omniglot" / "images_background.zip"))
     with pytest.raises(
         FileNotFoundError, match=f"not found at {expected}.*download=True"
@@ -292,7 +292,7 @@ def test_load_omniglot_reads_data_home_from_environment(tmp_path, monkeypatch):
 
 
 def test_load_omniglot_raises_for_zip_that_is_not_omniglot(tmp_path):
-    """Check clear errors for a corrupt zip and for a zip of something else."""
+    """Check that a corrupt zip and a zip of something else are clear errors."""
     path = tmp_path / "omniglot" / "images_background.zip"
     path.parent.mkdir()
     path.write_bytes(b"not a zip")

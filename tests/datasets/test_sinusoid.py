@@ -8,7 +8,7 @@ from sklearn_meta.tasks import Task
 
 
 def test_make_sinusoid_tasks_shapes_dtypes_and_ranges():
-    """Check task shapes, float32 arrays and parameters inside their ranges."""
+    """Check that tasks have the asked shapes, float32 arrays and in-range draws."""
     tasks = make_sinusoid_tasks(50, 5, 7, random_state=0)
     assert len(tasks) == 50
     for task in tasks:

@@ -74,7 +74,7 @@ def test_adapt_freezes_the_backbone(digits):
 
 
 def test_groups_make_one_pretraining_class_per_group_and_label(digits):
-    """Check the joint multi-task objective: (group, class) pairs are the classes."""
+    """Check that pre-training classes are the (group, class) pairs."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
     clf = fast(FineTuneClassifier).fit(X, y % 5, groups=groups)
@@ -83,7 +83,7 @@ def test_groups_make_one_pretraining_class_per_group_and_label(digits):
 
 
 def test_fit_on_task_list_and_refuses_iterator(digits):
-    """Check fit(tasks) with a list, and the message for an iterator."""
+    """Check that fit takes a list of tasks and refuses an iterator with advice."""
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=5, random_state=0)
     clf = fast(FineTuneClassifier).fit(tasks)
@@ -93,7 +93,7 @@ def test_fit_on_task_list_and_refuses_iterator(digits):
 
 
 def test_cosine_head_and_joblib_round_trip(digits, tmp_path):
-    """Check the Baseline++ head trains, and persistence reproduces predictions."""
+    """Check that the cosine (Baseline++) head trains and round-trips joblib."""
     X, y = digits
     clf = fast(FineTuneClassifier, head="cosine").fit(X[y < 7], y[y < 7])
     adapted = clf.adapt(X[y >= 7][:12], y[y >= 7][:12])
@@ -114,7 +114,7 @@ def test_meta_validation_records_episodic_accuracy(digits):
 
 
 def test_bad_head_is_refused(digits):
-    """Check the parameter-constraint message for an unknown head."""
+    """Check that an unknown head raises sklearn's parameter-constraint message."""
     X, y = digits
     with pytest.raises(
         InvalidParameterError, match="The 'head' parameter of FineTuneClassifier"

@@ -70,7 +70,7 @@ def test_attention_is_a_distribution_peaked_on_the_own_class():
 
 
 def test_probabilities_are_the_attention_weighted_sum_of_support_labels():
-    """Check predict_proba against a hand-computed attention over a tiny support set."""
+    """Check that predict_proba equals a hand-computed attention over the support."""
     X_support = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
     y_support = np.array(["b", "a", "a"])
     X_query = np.array([[2.0, 1.0], [-1.0, 3.0]], dtype=np.float32)
@@ -95,7 +95,7 @@ def test_label_mixture_log_proba_is_finite_for_classes_without_weight():
 
 
 def test_matching_loss_gradient_matches_finite_differences():
-    """Check the episode loss's gradient against finite differences (gradcheck)."""
+    """Check that the episode loss's gradient matches finite differences."""
     g = torch.Generator().manual_seed(0)
     z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -111,7 +111,7 @@ def test_matching_loss_gradient_matches_finite_differences():
 
 
 def test_full_context_embedding_gradient_matches_finite_differences():
-    """Check gradients through the support and query LSTMs (gradcheck)."""
+    """Check that gradients through the FCE LSTMs match finite differences."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         fce = _FullContextEmbedding(nn.Identity(), dim=3, steps=2).double()
@@ -243,7 +243,7 @@ def test_fce_round_trips_through_joblib(fce_fitted, digits, tmp_path):
 
 @pytest.mark.parametrize("fce", [False, True])
 def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
-    """Check adapt with string labels and 5 ways after 3-way training."""
+    """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
     X, y = digits
     clf = fast(MatchingNetworkClassifier, fce=fce).fit(X[y < 5], y[y < 5])
     classes = np.arange(5, 10)
@@ -278,7 +278,7 @@ def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
     ],
 )
 def test_invalid_matching_parameters_are_rejected(digits, params, message):
-    """Check the errors for invalid FCE steps, temperature and fce flags."""
+    """Check that invalid fce_steps, temperature and fce raise sklearn's messages."""
     X, y = digits
     (name,) = params
     expected = f"The '{name}' parameter of MatchingNetworkClassifier {message}"

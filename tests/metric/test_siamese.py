@@ -71,7 +71,7 @@ def test_predict_pairs_is_symmetric_and_in_the_unit_interval(digits, loss):
 
 
 def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
-    """Check predict_proba against a softmax of per-class max log predict_pairs."""
+    """Check that predict_proba is a softmax of per-class max log similarities."""
     X, y = digits
     support = np.concatenate([np.flatnonzero(y == c)[:2] for c in (7, 8, 9)])
     query = np.flatnonzero(y >= 7)[100:130]
@@ -95,7 +95,7 @@ def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
 
 
 def test_bce_episode_loss_weights_same_and_different_pairs_equally():
-    """Check the episode loss against a hand computation of the balanced BCE."""
+    """Check that the BCE episode loss equals a hand-computed balanced BCE."""
     clf = _identity_learner(2)
     with torch.no_grad():
         clf.module_.head.weight.copy_(torch.tensor([[-1.5, 0.7]]))
@@ -119,7 +119,7 @@ def test_bce_episode_loss_weights_same_and_different_pairs_equally():
 
 
 def test_contrastive_episode_loss_matches_hand_computation():
-    """Check the contrastive episode loss against a hand computation."""
+    """Check that the contrastive episode loss equals a hand computation."""
     clf = _identity_learner(2, loss="contrastive", margin=1.3)
     batch = _hand_episode()
     losses, accuracy = clf._episode_losses(batch)
@@ -150,7 +150,7 @@ def test_balanced_weights_sum_to_one_half_per_kind():
 
 
 def test_pair_losses_gradients_match_finite_differences():
-    """Check gradients of both pair losses, head included, in float64 (gradcheck)."""
+    """Check that both pair losses' gradients, head included, match gradcheck."""
     g = torch.Generator().manual_seed(0)
     z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -256,7 +256,7 @@ def test_round_trips_through_joblib(fitted, digits, tmp_path):
 
 
 def test_adapt_to_string_labels_and_more_ways_than_training(fitted, digits):
-    """Check adapt with string labels and 5 ways after 3-way training."""
+    """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
     X, y = digits
     classes = np.arange(5, 10)
     support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
@@ -289,7 +289,7 @@ _LOSS_OPTIONS = SiameseClassifier._parameter_constraints["loss"][0]
     ],
 )
 def test_invalid_siamese_parameters_are_rejected(digits, params, message):
-    """Check the errors for an unknown loss and a non-positive margin."""
+    """Check that an unknown loss and a non-positive margin are refused."""
     X, y = digits
     (name,) = params
     expected = f"The '{name}' parameter of SiameseClassifier {message}"
@@ -298,7 +298,7 @@ def test_invalid_siamese_parameters_are_rejected(digits, params, message):
 
 
 def test_predict_pairs_rejects_different_row_counts(fitted, digits):
-    """Check the error when X1 and X2 hold different numbers of samples."""
+    """Check that predict_pairs refuses X1 and X2 of different lengths."""
     X, _ = digits
     expected = (
         "X1 has 3 samples but X2 has 4; predict_pairs compares row i of X1 with "
