@@ -29,6 +29,7 @@ from sklearn_meta import AdaptedClassifier, PrototypicalClassifier, Task, adapt
 from sklearn_meta.model_selection import ClassKFold
 from sklearn_meta.tasks import sample_tasks
 
+from ._helpers import assert_same_weights, predict_proba_without_cuda, weights
 from ._settings import FAST_PARAMS, fast
 
 
@@ -46,16 +47,6 @@ def support(digits):
     idx = np.concatenate([np.flatnonzero(y == c)[:2] for c in (7, 8, 9)])
     rest = np.setdiff1d(np.flatnonzero(y >= 7), idx)
     return X[idx], y[idx], X[rest], y[rest]
-
-
-def _weights(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
 # -- fit in three forms ------------------------------------------------------
@@ -330,7 +321,7 @@ def test_same_random_state_gives_identical_models(digits):
     a = fast(PrototypicalClassifier, random_state=3).fit(X, y)
     b = fast(PrototypicalClassifier, random_state=3).fit(X, y)
     c = fast(PrototypicalClassifier, random_state=4).fit(X, y)
-    _assert_same_weights(_weights(a.module_), _weights(b.module_))
+    assert_same_weights(weights(a.module_), weights(b.module_))
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     assert not torch.equal(a.module_[0][0].weight, c.module_[0][0].weight)
 
@@ -349,9 +340,9 @@ def test_user_module_instance_is_not_trained_in_place(digits):
     """Check that a module passed by the user keeps its weights."""
     X, y = digits
     module = nn.Sequential(nn.Flatten(), nn.Linear(64, 16))
-    before = _weights(module)
+    before = weights(module)
     clf = fast(PrototypicalClassifier, module).fit(X, y)
-    _assert_same_weights(before, _weights(module))
+    assert_same_weights(before, weights(module))
     assert clf.module_ is not module
 
 
@@ -370,7 +361,7 @@ def test_adapt_returns_new_classifier_and_leaves_meta_learner_unchanged(
 ):
     """Check that adapt gives a fitted classifier and does not mutate the learner."""
     Xs, ys, Xq, yq = support
-    before = _weights(fitted.module_)
+    before = weights(fitted.module_)
     classes_before = fitted.classes_.copy()
     adapted = fitted.adapt(Xs, ys)
     assert isinstance(adapted, AdaptedClassifier)
@@ -378,7 +369,7 @@ def test_adapt_returns_new_classifier_and_leaves_meta_learner_unchanged(
     assert adapted.predict_proba(Xq).shape == (len(Xq), 3)
     np.testing.assert_allclose(adapted.predict_proba(Xq).sum(1), 1)
     assert adapted.score(Xq, yq) > 1 / 3
-    _assert_same_weights(before, _weights(fitted.module_))
+    assert_same_weights(before, weights(fitted.module_))
     np.testing.assert_array_equal(fitted.classes_, classes_before)
 
 
@@ -548,7 +539,7 @@ def test_early_stopping_on_meta_validation_stops_and_restores_best(digits):
     class RememberBest(Callback):
         def on_epoch_end(self, net, **kwargs):
             if net.history[-1, "valid_acc_best"]:
-                best["weights"] = _weights(net.module_)
+                best["weights"] = weights(net.module_)
 
     stop = EarlyStopping(
         monitor="valid_acc", lower_is_better=False, patience=1, load_best=True
@@ -563,7 +554,7 @@ def test_early_stopping_on_meta_validation_stops_and_restores_best(digits):
     )
     clf.fit(X, y)
     assert len(clf.history_) < 30
-    _assert_same_weights(best["weights"], _weights(clf.module_))
+    assert_same_weights(best["weights"], weights(clf.module_))
 
 
 def test_checkpoint_resume_is_exact(digits, tmp_path):
@@ -579,7 +570,7 @@ def test_checkpoint_resume_is_exact(digits, tmp_path):
         callbacks=[LoadInitState(Checkpoint(monitor=None, dirname=str(tmp_path)))],
     ).fit(X, y)
     assert len(resumed.history_) == 4
-    _assert_same_weights(_weights(straight.module_), _weights(resumed.module_))
+    assert_same_weights(weights(straight.module_), weights(resumed.module_))
     np.testing.assert_array_equal(straight.predict_proba(X), resumed.predict_proba(X))
 
 
@@ -634,7 +625,7 @@ def test_save_and_load_params_round_trip(fitted, digits, tmp_path):
         f_optimizer=tmp_path / "o.pt",
         f_history=tmp_path / "h.json",
     )
-    _assert_same_weights(_weights(fitted.module_), _weights(other.module_))
+    assert_same_weights(weights(fitted.module_), weights(other.module_))
     assert len(other.history_) == len(fitted.history_)
     with pytest.raises(NotFittedError, match="reloaded with load_params"):
         other.predict(X)
@@ -698,32 +689,11 @@ def test_gpu_fit_predicts_and_loads_in_a_process_without_cuda(
     digits, support, tmp_path
 ):
     """Check that CUDA-trained pickles predict the same in a process without GPU."""
-    import subprocess
-    import sys
-
     X, y = digits
     Xs, ys, Xq, _ = support
     clf = fast(PrototypicalClassifier, device="auto").fit(X[y < 7], y[y < 7])
     assert next(clf.module_.parameters()).is_cuda
     adapted = clf.adapt(Xs, ys)
-    joblib.dump(clf, tmp_path / "meta.joblib")
-    joblib.dump(adapted, tmp_path / "adapted.joblib")
-    np.save(tmp_path / "Xq.npy", Xq)
-    script = (
-        "import joblib, numpy as np, torch, warnings;"
-        "assert not torch.cuda.is_available();"
-        "warnings.simplefilter('ignore');"
-        f"d = {str(tmp_path)!r};"
-        "Xq = np.load(d + '/Xq.npy');"
-        "np.save(d + '/meta.npy', joblib.load(d + '/meta.joblib').predict_proba(Xq));"
-        "a = joblib.load(d + '/adapted.joblib');"
-        "np.save(d + '/adapted.npy', a.predict_proba(Xq))"
-    )
-    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "meta.npy"), clf.predict_proba(Xq), atol=1e-5
-    )
-    np.testing.assert_allclose(
-        np.load(tmp_path / "adapted.npy"), adapted.predict_proba(Xq), atol=1e-5
-    )
+    on_cpu = predict_proba_without_cuda(tmp_path, {"meta": clf, "adapted": adapted}, Xq)
+    np.testing.assert_allclose(on_cpu["meta"], clf.predict_proba(Xq), atol=1e-5)
+    np.testing.assert_allclose(on_cpu["adapted"], adapted.predict_proba(Xq), atol=1e-5)

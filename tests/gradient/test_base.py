@@ -24,6 +24,7 @@ from sklearn_meta import (
 from sklearn_meta.datasets import make_sinusoid_tasks
 from sklearn_meta.tasks import _EpisodeBatch
 
+from .._helpers import predict_proba_without_cuda
 from .._settings import fast
 from ._helpers import (
     image_episodes,
@@ -283,31 +284,13 @@ def test_gradient_clipping_bounds_the_meta_gradient(digits):
 @pytest.mark.parametrize("cls", [MAMLClassifier, ReptileClassifier])
 def test_gpu_meta_training_matches_and_loads_on_cpu(cls, digits, tmp_path):
     """Check that a model meta-trained on CUDA predicts the same on the CPU."""
-    import subprocess
-    import sys
-
-    import joblib
-
     X, y = digits
     clf = fast(cls, device="cuda").fit(X[y < 7], y[y < 7])
     assert next(clf.module_.parameters()).is_cuda
     Xs, ys, Xq = X[y >= 7][:9], y[y >= 7][:9], X[y >= 7][9:40]
     adapted = clf.adapt(Xs, ys)
-    joblib.dump(adapted, tmp_path / "adapted.joblib")
-    np.save(tmp_path / "Xq.npy", Xq)
-    script = (
-        "import joblib, numpy as np, torch, warnings;"
-        "assert not torch.cuda.is_available();"
-        "warnings.simplefilter('ignore');"
-        f"d = {str(tmp_path)!r};"
-        "a = joblib.load(d + '/adapted.joblib');"
-        "np.save(d + '/p.npy', a.predict_proba(np.load(d + '/Xq.npy')))"
-    )
-    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "p.npy"), adapted.predict_proba(Xq), atol=1e-4
-    )
+    on_cpu = predict_proba_without_cuda(tmp_path, {"adapted": adapted}, Xq)
+    np.testing.assert_allclose(on_cpu["adapted"], adapted.predict_proba(Xq), atol=1e-4)
 
 
 def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):

@@ -20,6 +20,12 @@ from sklearn_meta.metric._matching import (
 from sklearn_meta.tasks import EpisodeSampler
 
 from .._settings import fast
+from ._helpers import (
+    assert_adapts_to_digits_named_in_words,
+    assert_meta_batch_losses_equal_per_episode,
+    assert_short_training_lifts_omniglot,
+    identity_learner,
+)
 
 
 def _fce_parameters(module):
@@ -28,14 +34,6 @@ def _fce_parameters(module):
         for name, p in module.named_parameters()
         if not name.startswith("backbone.")
     }
-
-
-def _identity_learner(n_features, **params):
-    """An untrained learner with the identity as embedding, for hand computations."""
-    X = np.random.default_rng(0).normal(size=(8, n_features))
-    return MatchingNetworkClassifier(
-        nn.Identity(), n_way=2, k_shot=1, n_query=1, max_epochs=0, **params
-    ).fit(X, np.arange(8) % 2)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,9 @@ def test_attention_is_a_distribution_peaked_on_the_own_class():
     # An identity embedding of one-hot-like samples: each query matches one support.
     X_support = np.eye(4, dtype=np.float32)
     X_query = X_support[[2, 0, 3, 1]] + 0.1
-    adapted = _identity_learner(4).adapt(X_support, np.arange(4))
+    adapted = identity_learner(MatchingNetworkClassifier, 4).adapt(
+        X_support, np.arange(4)
+    )
     summary = adapted.state_["summary"]
     attention = adapted.learner_._attention(summary, torch.from_numpy(X_query)[None])
     attention = attention[0]
@@ -74,7 +74,9 @@ def test_probabilities_are_the_attention_weighted_sum_of_support_labels():
     X_support = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
     y_support = np.array(["b", "a", "a"])
     X_query = np.array([[2.0, 1.0], [-1.0, 3.0]], dtype=np.float32)
-    adapted = _identity_learner(2, temperature=0.5).adapt(X_support, y_support)
+    adapted = identity_learner(MatchingNetworkClassifier, 2, temperature=0.5).adapt(
+        X_support, y_support
+    )
 
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
     cosine = unit(X_query.astype(float)) @ unit(X_support.astype(float)).T
@@ -143,41 +145,14 @@ def test_meta_batch_losses_equal_per_episode_losses(fce):
         episodes_per_epoch=4,
         random_state=0,
     ).fit(X, y)
-    clf.module_.eval()  # batch statistics would couple the episodes in train mode
-    pool = _PoolEpisodes(
-        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
-    )
-    support, query = pool.sampler.sample(4, random_state=0)
-    with torch.no_grad():
-        batched, _ = clf._episode_losses(pool.gather(support, query))
-        single = torch.cat(
-            [
-                clf._episode_losses(pool.gather(support[[i]], query[[i]]))[0]
-                for i in range(4)
-            ]
-        )
-    torch.testing.assert_close(batched, single)
+    assert_meta_batch_losses_equal_per_episode(clf, X, y)
 
 
 def test_matching_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
-    X, y, Xe, ye = omniglot_small
-    params = dict(
-        n_way=5,
-        k_shot=1,
-        n_query=5,
-        train_n_way=20,
-        episodes_per_epoch=30,
-        n_eval_episodes=200,
-        random_state=0,
+    assert_short_training_lifts_omniglot(
+        MatchingNetworkClassifier, omniglot_small, min_accuracy=0.75
     )
-    untrained = MatchingNetworkClassifier(**params, max_epochs=0).fit(X, y)
-    trained = MatchingNetworkClassifier(**params, max_epochs=2).fit(X, y)
-    before, after = untrained.score(Xe, ye), trained.score(Xe, ye)
-    assert after > 0.75, after  # chance is 0.2
-    assert after > before + 0.1, (before, after)
-    losses = trained.history_[:, "train_loss"]
-    assert losses[-1] < losses[0]
 
 
 def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
@@ -246,20 +221,7 @@ def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
     """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
     X, y = digits
     clf = fast(MatchingNetworkClassifier, fce=fce).fit(X[y < 5], y[y < 5])
-    classes = np.arange(5, 10)
-    support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
-    names = np.array(["five", "six", "seven", "eight", "nine"])
-    adapted = clf.adapt(X[support], names[y[support] - 5])
-    coded = clf.adapt(X[support], y[support])
-    np.testing.assert_array_equal(adapted.classes_, np.sort(names))
-    query = np.setdiff1d(np.flatnonzero(y >= 5), support)
-    proba = adapted.predict_proba(X[query])
-    assert proba.shape == (len(query), 5)
-    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
-    np.testing.assert_array_equal(
-        adapted.predict(X[query]), names[coded.predict(X[query]) - 5]
-    )
-    assert adapted.score(X[query], names[y[query] - 5]) > 0.4  # chance is 0.2
+    assert_adapts_to_digits_named_in_words(clf, digits)
 
 
 @pytest.mark.parametrize(

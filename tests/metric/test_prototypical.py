@@ -10,9 +10,12 @@ from torch import nn
 from sklearn_meta import PrototypicalClassifier
 from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_euclidean
 from sklearn_meta.nn import MLP, Conv4
-from sklearn_meta.tasks import EpisodeSampler
 
 from .._settings import fast
+from ._helpers import (
+    assert_meta_batch_losses_equal_per_episode,
+    assert_short_training_lifts_omniglot,
+)
 
 
 def test_compute_prototypes_equals_class_means_in_any_label_order():
@@ -68,24 +71,7 @@ def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
     clf = PrototypicalClassifier(
         n_way=3, k_shot=2, n_query=3, max_epochs=1, episodes_per_epoch=4, random_state=0
     ).fit(X, y)
-    clf.module_.eval()  # batch statistics would couple the episodes in train mode
-    from sklearn_meta.base import _PoolEpisodes
-
-    pool = _PoolEpisodes(
-        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
-    )
-    support, query = pool.sampler.sample(4, random_state=0)
-    with torch.no_grad():
-        batched, _ = clf._episode_losses(pool.gather(support, query))
-        single = torch.cat(
-            [
-                clf._episode_losses(pool.gather(support[i : i + 1], query[i : i + 1]))[
-                    0
-                ]
-                for i in range(4)
-            ]
-        )
-    torch.testing.assert_close(batched, single)
+    assert_meta_batch_losses_equal_per_episode(clf, X, y)
 
 
 def test_default_backbones_follow_the_input_shape(digits):
@@ -123,23 +109,9 @@ def test_train_n_way_sets_the_ways_of_training_episodes(digits):
 
 def test_prototypical_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
-    X, y, Xe, ye = omniglot_small
-    params = dict(
-        n_way=5,
-        k_shot=1,
-        n_query=5,
-        train_n_way=20,
-        episodes_per_epoch=30,
-        n_eval_episodes=200,
-        random_state=0,
+    assert_short_training_lifts_omniglot(
+        PrototypicalClassifier, omniglot_small, min_accuracy=0.8
     )
-    untrained = PrototypicalClassifier(**params, max_epochs=0).fit(X, y)
-    trained = PrototypicalClassifier(**params, max_epochs=2).fit(X, y)
-    before, after = untrained.score(Xe, ye), trained.score(Xe, ye)
-    assert after > 0.8, after  # chance is 0.2
-    assert after > before + 0.1, (before, after)
-    losses = trained.history_[:, "train_loss"]
-    assert losses[-1] < losses[0]
 
 
 @pytest.mark.slow

@@ -21,18 +21,11 @@ from sklearn_meta.metric._siamese import (
 from sklearn_meta.tasks import _EpisodeBatch
 
 from .._settings import fast
+from ._helpers import assert_adapts_to_digits_named_in_words, identity_learner
 
 
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
-
-
-def _identity_learner(n_features, **params):
-    """An untrained learner with the identity as embedding, for hand computations."""
-    X = np.random.default_rng(0).normal(size=(8, n_features))
-    return SiameseClassifier(
-        nn.Identity(), n_way=2, k_shot=1, n_query=1, max_epochs=0, **params
-    ).fit(X, np.arange(8) % 2)
 
 
 def _hand_episode():
@@ -96,7 +89,7 @@ def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
 
 def test_bce_episode_loss_weights_same_and_different_pairs_equally():
     """Check that the BCE episode loss equals a hand-computed balanced BCE."""
-    clf = _identity_learner(2)
+    clf = identity_learner(SiameseClassifier, 2)
     with torch.no_grad():
         clf.module_.head.weight.copy_(torch.tensor([[-1.5, 0.7]]))
         clf.module_.head.bias.fill_(0.4)
@@ -120,7 +113,7 @@ def test_bce_episode_loss_weights_same_and_different_pairs_equally():
 
 def test_contrastive_episode_loss_matches_hand_computation():
     """Check that the contrastive episode loss equals a hand computation."""
-    clf = _identity_learner(2, loss="contrastive", margin=1.3)
+    clf = identity_learner(SiameseClassifier, 2, loss="contrastive", margin=1.3)
     batch = _hand_episode()
     losses, accuracy = clf._episode_losses(batch)
 
@@ -257,21 +250,7 @@ def test_round_trips_through_joblib(fitted, digits, tmp_path):
 
 def test_adapt_to_string_labels_and_more_ways_than_training(fitted, digits):
     """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
-    X, y = digits
-    classes = np.arange(5, 10)
-    support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
-    names = np.array(["five", "six", "seven", "eight", "nine"])
-    adapted = fitted.adapt(X[support], names[y[support] - 5])
-    coded = fitted.adapt(X[support], y[support])
-    np.testing.assert_array_equal(adapted.classes_, np.sort(names))
-    query = np.setdiff1d(np.flatnonzero(y >= 5), support)
-    proba = adapted.predict_proba(X[query])
-    assert proba.shape == (len(query), 5)
-    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
-    np.testing.assert_array_equal(
-        adapted.predict(X[query]), names[coded.predict(X[query]) - 5]
-    )
-    assert adapted.score(X[query], names[y[query] - 5]) > 0.4  # chance is 0.2
+    assert_adapts_to_digits_named_in_words(fitted, digits)
 
 
 # The order of a set's options in sklearn's message follows string hashing.
