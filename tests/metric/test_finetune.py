@@ -42,6 +42,7 @@ def test_fit_heads_fits_each_episode_independently():
         torch.testing.assert_close(b[i : i + 1], bi)
 
 
+@pytest.mark.slow
 def test_pretraining_learns_and_transfers_to_new_alphabets(omniglot_small):
     """Check that pre-training lifts 5-way 1-shot accuracy on unseen alphabets."""
     X, y, Xe, ye = omniglot_small
@@ -57,10 +58,26 @@ def test_pretraining_learns_and_transfers_to_new_alphabets(omniglot_small):
     assert np.mean(clf.predict(X) == y) > 0.3  # chance is 1/150
 
 
-def test_adapt_freezes_the_backbone(digits):
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """A learner pre-trained on digits 0-6."""
+    X, y = digits
+    return fast(FineTuneClassifier).fit(X[y < 7], y[y < 7])
+
+
+def test_pretraining_on_digits_transfers_to_held_out_digits(fitted, digits):
+    """Check that pre-training on digits 0-6 scores well above chance on 7-9."""
+    X, y = digits
+    # 3-way 1-shot episodes of the held-out digits: chance is 1/3.
+    assert fitted.score(X[y >= 7], y[y >= 7]) > 0.5
+    # An ordinary classifier over the 7 training digits: chance is 1/7.
+    assert np.mean(fitted.predict(X[y < 7]) == y[y < 7]) > 0.9
+
+
+def test_adapt_freezes_the_backbone(fitted, digits):
     """Check that adapt fits a head only: the pre-trained weights are untouched."""
     X, y = digits
-    clf = fast(FineTuneClassifier).fit(X[y < 7], y[y < 7])
+    clf = fitted
     before = weights(clf.module_)
     adapted = clf.adapt(X[y >= 7][:12], y[y >= 7][:12])
     for key, value in weights(clf.module_).items():

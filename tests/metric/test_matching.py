@@ -148,6 +148,7 @@ def test_meta_batch_losses_equal_per_episode_losses(fce):
     assert_meta_batch_losses_equal_per_episode(clf, X, y)
 
 
+@pytest.mark.slow
 def test_matching_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
     assert_short_training_lifts_omniglot(

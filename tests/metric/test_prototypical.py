@@ -107,6 +107,7 @@ def test_train_n_way_sets_the_ways_of_training_episodes(digits):
         fast(PrototypicalClassifier, train_n_way=12).fit(X, y)
 
 
+@pytest.mark.slow
 def test_prototypical_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
     assert_short_training_lifts_omniglot(
