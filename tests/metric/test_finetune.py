@@ -14,6 +14,13 @@ from .._helpers import weights
 from .._settings import fast
 
 
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """A learner pre-trained on digits 0-6."""
+    X, y = digits
+    return fast(FineTuneClassifier).fit(X[y < 7], y[y < 7])
+
+
 @pytest.mark.parametrize("cosine", [False, True])
 def test_fit_heads_separates_support_sets(cosine):
     """Check that fitted heads classify their own (separable) support sets."""
@@ -56,13 +63,6 @@ def test_pretraining_learns_and_transfers_to_new_alphabets(omniglot_small):
     # After fit it is an ordinary classifier over the 150 training characters.
     assert clf.predict_proba(X[:5]).shape == (5, 150)
     assert np.mean(clf.predict(X) == y) > 0.3  # chance is 1/150
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    """A learner pre-trained on digits 0-6."""
-    X, y = digits
-    return fast(FineTuneClassifier).fit(X[y < 7], y[y < 7])
 
 
 def test_pretraining_on_digits_transfers_to_held_out_digits(fitted, digits):
