@@ -164,7 +164,7 @@ def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
 def test_load_omniglot_vinyals_split_sizes_and_disjointness(
     vinyals_train, vinyals_test, background, evaluation
 ):
-    """Check that the Vinyals split has 1,200 / 423 disjoint characters x 4."""
+    """Check that the Vinyals split covers all characters, 1,200 / 423 x 4, disjoint."""
     train_classes = np.unique(vinyals_train.target)
     test_classes = np.unique(vinyals_test.target)
     assert vinyals_train.data.shape == (96000, 1, 28, 28)
