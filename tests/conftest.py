@@ -30,18 +30,6 @@ def digits():
     return load_digits_images(return_X_y=True)
 
 
-#: Parameters that make a learner train in well under a second.
-FAST = dict(
-    n_way=3,
-    k_shot=1,
-    n_query=3,
-    max_epochs=2,
-    episodes_per_epoch=10,
-    n_eval_episodes=20,
-    random_state=0,
-)
-
-
 @pytest.fixture(scope="session")
 def omniglot_small(data_home):
     """The first 150 background and 100 evaluation characters of Omniglot (28x28)."""

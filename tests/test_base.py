@@ -29,14 +29,15 @@ from sklearn_meta import AdaptedClassifier, PrototypicalClassifier, Task, adapt
 from sklearn_meta.model_selection import ClassKFold
 from sklearn_meta.tasks import sample_tasks
 
-from .conftest import FAST
+from ._helpers import assert_same_weights, predict_proba_without_cuda, weights
+from ._settings import FAST_PARAMS, fast
 
 
 @pytest.fixture(scope="module")
 def fitted(digits):
     """A learner meta-trained on digits 0-6."""
     X, y = digits
-    return PrototypicalClassifier(**FAST).fit(X[y < 7], y[y < 7])
+    return fast(PrototypicalClassifier).fit(X[y < 7], y[y < 7])
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +49,23 @@ def support(digits):
     return X[idx], y[idx], X[rest], y[rest]
 
 
-def _weights(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
-
-
 # -- fit in three forms ------------------------------------------------------
 
 
 def test_fit_returns_self_and_sets_fitted_attributes(digits):
     """Check that fit returns self and sets the documented fitted state."""
     X, y = digits
-    clf = PrototypicalClassifier(**FAST)
+    clf = fast(PrototypicalClassifier)
     assert clf.fit(X, y) is clf
     np.testing.assert_array_equal(clf.classes_, np.arange(10))
     assert clf.n_features_in_ == 1 and clf.sample_shape_ == (1, 8, 8)
     assert clf.device_ == torch.device("cpu")
-    assert len(clf.history_) == FAST["max_epochs"]
+    assert len(clf.history_) == FAST_PARAMS[PrototypicalClassifier]["max_epochs"]
     assert {"train_loss", "train_acc", "dur"} <= set(clf.history_[-1])
 
 
 def test_fit_on_task_sequence_and_generator_learn(omniglot_small):
-    """Check fit(tasks) with a list and with a generator, and that both learn."""
+    """Check that fit(tasks) learns from a list and from a generator alike."""
     X, y, Xe, ye = omniglot_small
     tasks = sample_tasks(
         X, y, n_way=10, k_shot=1, n_query=5, n_tasks=40, random_state=0
@@ -103,16 +94,16 @@ def test_fit_stops_when_a_task_iterator_runs_dry(digits):
     """Check that an iterator of tasks ends training when it is exhausted."""
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=25, random_state=0)
-    clf = PrototypicalClassifier(**{**FAST, "max_epochs": 10}).fit(iter(tasks))
+    clf = fast(PrototypicalClassifier, max_epochs=10).fit(iter(tasks))
     assert len(clf.history_) == 3
     assert len(clf.history_[-1, "batches"]) == 5
 
 
 def test_fit_on_tasks_has_no_pool_prediction_and_says_so(digits):
-    """Check the error of predict after fit(tasks), and that adapt still works."""
+    """Check that predict after fit(tasks) says why it cannot, and adapt works."""
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=10, random_state=0)
-    clf = PrototypicalClassifier(**FAST).fit(tasks)
+    clf = fast(PrototypicalClassifier).fit(tasks)
     with pytest.raises(
         NotFittedError, match="meta-trained on tasks rather than a labelled pool"
     ):
@@ -126,12 +117,12 @@ def test_fit_on_tasks_of_different_sizes(digits):
     tasks = sample_tasks(
         X, y, n_way=2, k_shot=1, n_query=2, n_tasks=6, random_state=0
     ) + sample_tasks(X, y, n_way=4, k_shot=2, n_query=1, n_tasks=6, random_state=1)
-    clf = PrototypicalClassifier(**{**FAST, "meta_batch_size": 12}).fit(tasks)
+    clf = fast(PrototypicalClassifier, meta_batch_size=12).fit(tasks)
     assert np.isfinite(clf.history_[:, "train_loss"]).all()
 
 
 def test_fit_with_groups_draws_episodes_within_groups(digits):
-    """Check fit(X, y, groups) when labels only mean something inside a group."""
+    """Check that fit(X, y, groups) learns when labels mean something per group."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
     y_local = y % 5  # the same labels name different digits in the two groups
@@ -142,7 +133,7 @@ def test_fit_with_groups_draws_episodes_within_groups(digits):
             seen.append(batch.X_support.shape)
             return super()._episode_losses(batch)
 
-    clf = Spy(**FAST).fit(X, y_local, groups=groups)
+    clf = fast(Spy).fit(X, y_local, groups=groups)
     assert seen and clf.score(X, y_local, groups=groups) > 1 / 3
 
 
@@ -151,7 +142,7 @@ def test_fit_rejects_y_or_groups_with_tasks(digits):
     X, y = digits
     tasks = sample_tasks(X, y, n_way=3, k_shot=1, n_query=2, n_tasks=3, random_state=0)
     with pytest.raises(ValueError, match="takes the tasks alone"):
-        PrototypicalClassifier(**FAST).fit(tasks, y[:3])
+        fast(PrototypicalClassifier).fit(tasks, y[:3])
 
 
 @pytest.mark.parametrize(
@@ -177,16 +168,16 @@ def test_fit_rejects_y_or_groups_with_tasks(digits):
     ],
 )
 def test_fit_on_bad_tasks_raises_clear_errors(tasks, match):
-    """Check the errors for malformed tasks."""
+    """Check that malformed tasks raise errors naming what is wrong."""
     with pytest.raises((ValueError, TypeError), match=match):
-        PrototypicalClassifier(**{**FAST, "meta_batch_size": 2}).fit(tasks)
+        fast(PrototypicalClassifier, meta_batch_size=2).fit(tasks)
 
 
 # -- input validation ----------------------------------------------------------
 
 
 def test_invalid_parameter_is_named_in_sklearn_wording(digits):
-    """Check sklearn's parameter-constraint message for a bad n_way."""
+    """Check that a bad n_way raises sklearn's parameter-constraint message."""
     X, y = digits
     msg = (
         r"The 'n_way' parameter of PrototypicalClassifier must be an int in the "
@@ -223,23 +214,23 @@ def test_invalid_parameter_is_named_in_sklearn_wording(digits):
     ],
 )
 def test_fit_raises_clear_errors_on_bad_input(X, y, match):
-    """Check the message for each kind of bad training data."""
-    params = {**FAST, "n_query": 4 if len(X) == 12 else 3}
+    """Check that each kind of bad training data raises its own clear message."""
+    clf = fast(PrototypicalClassifier, n_query=4 if len(X) == 12 else 3)
     with pytest.raises(ValueError, match=match):
-        PrototypicalClassifier(**params).fit(X, y)
+        clf.fit(X, y)
 
 
 def test_groups_of_wrong_length_are_refused(digits):
-    """Check the error for groups that do not match the samples."""
+    """Check that groups of the wrong length are refused with both lengths."""
     X, y = digits
     with pytest.raises(ValueError, match="groups has 3 entries but X has 1797 samples"):
-        PrototypicalClassifier(**FAST).fit(X, y, groups=[0, 1, 2])
+        fast(PrototypicalClassifier).fit(X, y, groups=[0, 1, 2])
 
 
 def test_methods_before_fit_raise_not_fitted(support):
-    """Check NotFittedError for predict, predict_proba, adapt and score before fit."""
+    """Check that predict, predict_proba, adapt and score raise NotFittedError."""
     Xs, ys, Xq, yq = support
-    clf = PrototypicalClassifier(**FAST)
+    clf = fast(PrototypicalClassifier)
     for call in (
         lambda: clf.predict(Xq),
         lambda: clf.predict_proba(Xq),
@@ -253,7 +244,7 @@ def test_methods_before_fit_raise_not_fitted(support):
 def test_failed_fit_leaves_estimator_unfitted(digits):
     """Check that a fit that raises does not leave half-fitted state behind."""
     X, y = digits
-    clf = PrototypicalClassifier(**{**FAST, "n_way": 11})
+    clf = fast(PrototypicalClassifier, n_way=11)
     with pytest.raises(ValueError):
         clf.fit(X, y)
     with pytest.raises(NotFittedError):
@@ -261,7 +252,7 @@ def test_failed_fit_leaves_estimator_unfitted(digits):
 
 
 def test_predict_checks_sample_shape_and_features(fitted, digits):
-    """Check the errors for queries of the wrong shape."""
+    """Check that queries of the wrong shape, width or values are refused."""
     X, _ = digits
     with pytest.raises(
         ValueError, match=r"samples of shape \(1, 4, 4\), but .* \(1, 8, 8\)"
@@ -276,7 +267,7 @@ def test_predict_checks_sample_shape_and_features(fitted, digits):
 def test_unknown_keyword_parameter_is_refused_at_fit(digits):
     """Check that a typo in a routed parameter name is reported by fit."""
     X, y = digits
-    clf = PrototypicalClassifier(modul__hidden=3, **FAST)
+    clf = fast(PrototypicalClassifier, modul__hidden=3)
     with pytest.raises(
         TypeError, match=r"unexpected parameter\(s\) \['modul__hidden'\]"
     ):
@@ -284,21 +275,21 @@ def test_unknown_keyword_parameter_is_refused_at_fit(digits):
 
 
 def test_cuda_device_without_cuda_is_a_clear_error(digits):
-    """Check the errors for an unavailable or malformed device."""
+    """Check that an unavailable or malformed device is a clear error."""
     X, y = digits
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
-            PrototypicalClassifier(**FAST, device="cuda").fit(X, y)
+            fast(PrototypicalClassifier, device="cuda").fit(X, y)
     with pytest.raises(
         ValueError, match="'device' parameter must be 'auto' or a torch device"
     ):
-        PrototypicalClassifier(**FAST, device="gpu-please").fit(X, y)
+        fast(PrototypicalClassifier, device="gpu-please").fit(X, y)
 
 
 def test_module_that_does_not_fit_the_data_fails_early(digits):
     """Check that a module whose input layer mismatches the data is reported early."""
     X, y = digits
-    clf = PrototypicalClassifier(nn.Linear(5, 3), **FAST)
+    clf = fast(PrototypicalClassifier, nn.Linear(5, 3))
     with pytest.raises(ValueError, match=r"could not process samples of shape \(64,\)"):
         clf.fit(X.reshape(len(X), -1), y)
 
@@ -307,10 +298,12 @@ def test_module_that_does_not_fit_the_data_fails_early(digits):
 
 
 def test_module_and_optimizer_parameters_are_routed(digits):
-    """Check module__* and optimizer__* routing through init, set_params and clone."""
+    """Check that module__* and optimizer__* reach the module and the optimiser."""
     X, y = digits
-    clf = PrototypicalClassifier(
-        **FAST, module__hidden_layer_sizes=(16,), optimizer__weight_decay=0.1
+    clf = fast(
+        PrototypicalClassifier,
+        module__hidden_layer_sizes=(16,),
+        optimizer__weight_decay=0.1,
     )
     clf.set_params(module__out_features=5)
     assert clf.get_params()["module__out_features"] == 5
@@ -325,10 +318,10 @@ def test_module_and_optimizer_parameters_are_routed(digits):
 def test_same_random_state_gives_identical_models(digits):
     """Check that random_state makes fits repeatable and different seeds differ."""
     X, y = digits
-    a = PrototypicalClassifier(**{**FAST, "random_state": 3}).fit(X, y)
-    b = PrototypicalClassifier(**{**FAST, "random_state": 3}).fit(X, y)
-    c = PrototypicalClassifier(**{**FAST, "random_state": 4}).fit(X, y)
-    _assert_same_weights(_weights(a.module_), _weights(b.module_))
+    a = fast(PrototypicalClassifier, random_state=3).fit(X, y)
+    b = fast(PrototypicalClassifier, random_state=3).fit(X, y)
+    c = fast(PrototypicalClassifier, random_state=4).fit(X, y)
+    assert_same_weights(weights(a.module_), weights(b.module_))
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
     assert not torch.equal(a.module_[0][0].weight, c.module_[0][0].weight)
 
@@ -339,7 +332,7 @@ def test_fit_leaves_global_torch_rng_alone(digits):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    PrototypicalClassifier(**FAST).fit(X, y)
+    fast(PrototypicalClassifier).fit(X, y)
     torch.testing.assert_close(torch.rand(3), expected)
 
 
@@ -347,17 +340,17 @@ def test_user_module_instance_is_not_trained_in_place(digits):
     """Check that a module passed by the user keeps its weights."""
     X, y = digits
     module = nn.Sequential(nn.Flatten(), nn.Linear(64, 16))
-    before = _weights(module)
-    clf = PrototypicalClassifier(module, **FAST).fit(X, y)
-    _assert_same_weights(before, _weights(module))
+    before = weights(module)
+    clf = fast(PrototypicalClassifier, module).fit(X, y)
+    assert_same_weights(before, weights(module))
     assert clf.module_ is not module
 
 
 def test_fixed_embedding_needs_max_epochs_zero(digits):
-    """Check the message for a module without trainable parameters."""
+    """Check that a module without trainable parameters is refused with advice."""
     X, y = digits
     with pytest.raises(ValueError, match="no trainable parameters"):
-        PrototypicalClassifier(nn.Flatten(), **FAST).fit(X, y)
+        fast(PrototypicalClassifier, nn.Flatten()).fit(X, y)
 
 
 # -- adapt ---------------------------------------------------------------------------
@@ -368,7 +361,7 @@ def test_adapt_returns_new_classifier_and_leaves_meta_learner_unchanged(
 ):
     """Check that adapt gives a fitted classifier and does not mutate the learner."""
     Xs, ys, Xq, yq = support
-    before = _weights(fitted.module_)
+    before = weights(fitted.module_)
     classes_before = fitted.classes_.copy()
     adapted = fitted.adapt(Xs, ys)
     assert isinstance(adapted, AdaptedClassifier)
@@ -376,7 +369,7 @@ def test_adapt_returns_new_classifier_and_leaves_meta_learner_unchanged(
     assert adapted.predict_proba(Xq).shape == (len(Xq), 3)
     np.testing.assert_allclose(adapted.predict_proba(Xq).sum(1), 1)
     assert adapted.score(Xq, yq) > 1 / 3
-    _assert_same_weights(before, _weights(fitted.module_))
+    assert_same_weights(before, weights(fitted.module_))
     np.testing.assert_array_equal(fitted.classes_, classes_before)
 
 
@@ -405,7 +398,7 @@ def test_adapt_to_more_ways_than_trained(fitted, digits):
 
 
 def test_adapt_raises_clear_errors(fitted, support):
-    """Check adapt's errors: one class, too many classes, bad shapes."""
+    """Check that adapt refuses one class, too many classes and bad shapes."""
     Xs, ys, _, _ = support
     with pytest.raises(
         ValueError, match="y_support has 1 class; a classifier needs at least 2"
@@ -418,7 +411,7 @@ def test_adapt_raises_clear_errors(fitted, support):
         _max_adapt_classes = 2
 
     two = ys < 9
-    limited = AtMostTwo(**{**FAST, "n_way": 2}).fit(
+    limited = fast(AtMostTwo, n_way=2).fit(
         np.concatenate([Xs[two]] * 4), np.concatenate([ys[two]] * 4)
     )
     with pytest.raises(
@@ -448,11 +441,11 @@ def test_clone_of_adapted_classifier_adapts_again(fitted, support):
 
 
 def test_adapt_pipeline_returns_pipeline_with_adapted_last_step(digits, support):
-    """Check sklearn_meta.adapt on a Pipeline."""
+    """Check that adapt on a Pipeline adapts its last step behind the same steps."""
     X, y = digits
     Xs, ys, Xq, _ = support
     flat = FunctionTransformer(lambda A: A.reshape(len(A), -1))
-    pipe = make_pipeline(flat, StandardScaler(), PrototypicalClassifier(**FAST))
+    pipe = make_pipeline(flat, StandardScaler(), fast(PrototypicalClassifier))
     pipe.fit(X[y < 7], y[y < 7])
     adapted = adapt(pipe, Xs, ys)
     assert isinstance(adapted, Pipeline) and isinstance(adapted[-1], AdaptedClassifier)
@@ -473,7 +466,7 @@ def test_score_is_episodic_and_repeatable(fitted, digits):
     X, y = digits
     test = y >= 7
     scores = fitted._episodic_scores(X[test], y[test])
-    assert scores.shape == (FAST["n_eval_episodes"],)
+    assert scores.shape == (FAST_PARAMS[PrototypicalClassifier]["n_eval_episodes"],)
     assert fitted.score(X[test], y[test]) == pytest.approx(scores.mean())
     assert fitted.score(X[test], y[test]) == fitted.score(X[test], y[test])
     with pytest.raises(
@@ -505,7 +498,7 @@ def test_grid_search_with_class_kfold_picks_by_episodic_score(omniglot_small):
 
 
 def test_grid_search_routes_groups_to_fit_with_metadata_routing(digits):
-    """Check the groups-as-tasks path through GridSearchCV with metadata routing."""
+    """Check that GridSearchCV with metadata routing passes groups to fit."""
     X, y = digits
     groups = np.where(y < 5, "low", "high")
     received = []
@@ -516,82 +509,78 @@ def test_grid_search_routes_groups_to_fit_with_metadata_routing(digits):
             return super().fit(X, y, groups=groups)
 
     with sklearn.config_context(enable_metadata_routing=True):
-        clf = (
-            Recorder(**FAST).set_fit_request(groups=True).set_score_request(groups=True)
-        )
+        clf = fast(Recorder).set_fit_request(groups=True).set_score_request(groups=True)
         GridSearchCV(clf, {"lr": [1e-3]}, cv=GroupKFold(2)).fit(X, y % 5, groups=groups)
     assert received and all(n is not None for n in received)
 
 
 def test_meta_validation_split_holds_out_classes_and_records_history(digits):
-    """Check train_split: class-disjoint validation episodes recorded per epoch."""
+    """Check that train_split records validation scores and refuses tiny splits."""
     X, y = digits
-    clf = PrototypicalClassifier(**{**FAST, "train_split": 0.3, "n_valid_episodes": 10})
+    clf = fast(PrototypicalClassifier, train_split=0.3, n_valid_episodes=10)
     clf.fit(X, y)
     assert {"valid_loss", "valid_acc"} <= set(clf.history_[-1])
     with pytest.raises(
         ValueError, match=r"Meta-validation split \(train_split=0.2\): n_way=3"
     ):
-        PrototypicalClassifier(**{**FAST, "train_split": 0.2}).fit(X, y)
+        fast(PrototypicalClassifier, train_split=0.2).fit(X, y)
     with pytest.raises(ValueError, match=r"Meta-training pool: n_way=3 is larger"):
-        PrototypicalClassifier(**{**FAST, "train_split": 0.9}).fit(X, y)
+        fast(PrototypicalClassifier, train_split=0.9).fit(X, y)
 
 
 # -- callbacks: early stopping, checkpoints, schedules ---------------------------------
 
 
 def test_early_stopping_on_meta_validation_stops_and_restores_best(digits):
-    """Check skorch's EarlyStopping on valid_acc with best-model restore."""
+    """Check that EarlyStopping on valid_acc stops early and restores the best."""
     X, y = digits
     best = {}
 
     class RememberBest(Callback):
         def on_epoch_end(self, net, **kwargs):
             if net.history[-1, "valid_acc_best"]:
-                best["weights"] = _weights(net.module_)
+                best["weights"] = weights(net.module_)
 
     stop = EarlyStopping(
         monitor="valid_acc", lower_is_better=False, patience=1, load_best=True
     )
-    clf = PrototypicalClassifier(
-        **{
-            **FAST,
-            "max_epochs": 30,
-            "lr": 0.05,
-            "train_split": 0.3,
-            "n_valid_episodes": 20,
-        },
+    clf = fast(
+        PrototypicalClassifier,
+        max_epochs=30,
+        lr=0.05,
+        train_split=0.3,
+        n_valid_episodes=20,
         callbacks=[RememberBest(), stop],
     )
     clf.fit(X, y)
     assert len(clf.history_) < 30
-    _assert_same_weights(best["weights"], _weights(clf.module_))
+    assert_same_weights(best["weights"], weights(clf.module_))
 
 
 def test_checkpoint_resume_is_exact(digits, tmp_path):
     """Check that 2 epochs + resume for 2 more equals 4 epochs straight."""
     X, y = digits
-    params = {**FAST, "max_epochs": 4}
-    straight = PrototypicalClassifier(**params).fit(X, y)
+    straight = fast(PrototypicalClassifier, max_epochs=4).fit(X, y)
 
     checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
-    PrototypicalClassifier(**{**params, "max_epochs": 2}, callbacks=[checkpoint]).fit(
-        X, y
-    )
-    resumed = PrototypicalClassifier(
-        **{**params, "max_epochs": 2},
+    fast(PrototypicalClassifier, max_epochs=2, callbacks=[checkpoint]).fit(X, y)
+    resumed = fast(
+        PrototypicalClassifier,
+        max_epochs=2,
         callbacks=[LoadInitState(Checkpoint(monitor=None, dirname=str(tmp_path)))],
     ).fit(X, y)
     assert len(resumed.history_) == 4
-    _assert_same_weights(_weights(straight.module_), _weights(resumed.module_))
+    assert_same_weights(weights(straight.module_), weights(resumed.module_))
     np.testing.assert_array_equal(straight.predict_proba(X), resumed.predict_proba(X))
 
 
 def test_lr_scheduler_callback_changes_learning_rate(digits):
     """Check that skorch's LRScheduler drives the meta-optimiser."""
     X, y = digits
-    clf = PrototypicalClassifier(
-        **{**FAST, "max_epochs": 3, "lr": 0.1},
+    clf = fast(
+        PrototypicalClassifier,
+        max_epochs=3,
+        lr=0.1,
         callbacks=[LRScheduler("StepLR", step_size=1, gamma=0.5)],
     )
     clf.fit(X, y)
@@ -608,7 +597,7 @@ def test_gradient_norm_clipping_callback_sees_gradients(digits):
             grads = [p.grad.norm() for _, p in named_parameters if p.grad is not None]
             norms.append(torch.stack(grads).norm().item())
 
-    PrototypicalClassifier(**FAST, callbacks=[GradientNormClipping(1e-3), Norm()]).fit(
+    fast(PrototypicalClassifier, callbacks=[GradientNormClipping(1e-3), Norm()]).fit(
         X, y
     )
     assert norms and max(norms) <= 1e-3 * 1.0001
@@ -617,28 +606,26 @@ def test_gradient_norm_clipping_callback_sees_gradients(digits):
 def test_verbose_prints_the_epoch_log(digits, capsys):
     """Check that verbose=1 prints skorch's log table."""
     X, y = digits
-    PrototypicalClassifier(**{**FAST, "verbose": 1}).fit(X, y)
+    fast(PrototypicalClassifier, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "train_acc" in out
 
 
 def test_save_and_load_params_round_trip(fitted, digits, tmp_path):
-    """Check save_params/load_params, and that loading drops the pool prediction."""
+    """Check that load_params restores saved weights and drops pool prediction."""
     X, y = digits
     fitted.save_params(
         f_params=tmp_path / "p.pt",
         f_optimizer=tmp_path / "o.pt",
         f_history=tmp_path / "h.json",
     )
-    other = PrototypicalClassifier(**{**FAST, "random_state": 5}).fit(
-        X[y < 7], y[y < 7]
-    )
+    other = fast(PrototypicalClassifier, random_state=5).fit(X[y < 7], y[y < 7])
     other.load_params(
         f_params=tmp_path / "p.pt",
         f_optimizer=tmp_path / "o.pt",
         f_history=tmp_path / "h.json",
     )
-    _assert_same_weights(_weights(fitted.module_), _weights(other.module_))
+    assert_same_weights(weights(fitted.module_), weights(other.module_))
     assert len(other.history_) == len(fitted.history_)
     with pytest.raises(NotFittedError, match="reloaded with load_params"):
         other.predict(X)
@@ -656,7 +643,7 @@ def test_save_and_load_params_round_trip(fitted, digits, tmp_path):
 
 
 def test_joblib_round_trip_reproduces_predictions_exactly(fitted, support, tmp_path):
-    """Check joblib persistence of the meta-learner and of an adapted classifier."""
+    """Check that joblib copies of a learner and an adapted one predict the same."""
     Xs, ys, Xq, _ = support
     adapted = fitted.adapt(Xs, ys)
     joblib.dump(fitted, tmp_path / "meta.joblib")
@@ -670,7 +657,7 @@ def test_joblib_round_trip_reproduces_predictions_exactly(fitted, support, tmp_p
     )
     # Pickling does not disturb the original.
     np.testing.assert_array_equal(fitted.classes_, meta2.classes_)
-    pickle.loads(pickle.dumps(PrototypicalClassifier(**FAST)))  # before fit too
+    pickle.loads(pickle.dumps(fast(PrototypicalClassifier)))  # before fit too
 
 
 def test_model_saved_on_cuda_loads_on_cpu(fitted, support, monkeypatch):
@@ -701,33 +688,12 @@ def test_model_saved_on_cuda_loads_on_cpu(fitted, support, monkeypatch):
 def test_gpu_fit_predicts_and_loads_in_a_process_without_cuda(
     digits, support, tmp_path
 ):
-    """Check training on CUDA, and that its pickles predict the same with no GPU."""
-    import subprocess
-    import sys
-
+    """Check that CUDA-trained pickles predict the same in a process without GPU."""
     X, y = digits
     Xs, ys, Xq, _ = support
-    clf = PrototypicalClassifier(**FAST, device="auto").fit(X[y < 7], y[y < 7])
+    clf = fast(PrototypicalClassifier, device="auto").fit(X[y < 7], y[y < 7])
     assert next(clf.module_.parameters()).is_cuda
     adapted = clf.adapt(Xs, ys)
-    joblib.dump(clf, tmp_path / "meta.joblib")
-    joblib.dump(adapted, tmp_path / "adapted.joblib")
-    np.save(tmp_path / "Xq.npy", Xq)
-    script = (
-        "import joblib, numpy as np, torch, warnings;"
-        "assert not torch.cuda.is_available();"
-        "warnings.simplefilter('ignore');"
-        f"d = {str(tmp_path)!r};"
-        "Xq = np.load(d + '/Xq.npy');"
-        "np.save(d + '/meta.npy', joblib.load(d + '/meta.joblib').predict_proba(Xq));"
-        "a = joblib.load(d + '/adapted.joblib');"
-        "np.save(d + '/adapted.npy', a.predict_proba(Xq))"
-    )
-    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env)
-    np.testing.assert_allclose(
-        np.load(tmp_path / "meta.npy"), clf.predict_proba(Xq), atol=1e-5
-    )
-    np.testing.assert_allclose(
-        np.load(tmp_path / "adapted.npy"), adapted.predict_proba(Xq), atol=1e-5
-    )
+    on_cpu = predict_proba_without_cuda(tmp_path, {"meta": clf, "adapted": adapted}, Xq)
+    np.testing.assert_allclose(on_cpu["meta"], clf.predict_proba(Xq), atol=1e-5)
+    np.testing.assert_allclose(on_cpu["adapted"], adapted.predict_proba(Xq), atol=1e-5)

@@ -132,13 +132,13 @@ def test_class_kfold_assigns_classes_differently_with_different_seeds():
     """Check that different random states give different, shuffled folds."""
     X, y = make_pool(n_classes=20)
 
-    def test_classes(random_state):
+    def classes_of_test_folds(random_state):
         cv = ClassKFold(4, shuffle=True, random_state=random_state)
         return [tuple(np.unique(y[test])) for _, test in cv.split(X, y)]
 
-    assert test_classes(0) != test_classes(1)
+    assert classes_of_test_folds(0) != classes_of_test_folds(1)
     unshuffled = [tuple(np.unique(y[test])) for _, test in ClassKFold(4).split(X, y)]
-    assert test_classes(0) != unshuffled
+    assert classes_of_test_folds(0) != unshuffled
 
 
 def test_class_kfold_handles_string_labels():
@@ -156,7 +156,7 @@ def test_class_kfold_handles_string_labels():
 
 
 def test_class_kfold_get_n_splits_and_repr():
-    """Check get_n_splits and that the repr shows the parameters."""
+    """Check that get_n_splits is n_splits and the repr shows the parameters."""
     cv = ClassKFold(3, shuffle=True, random_state=0)
     assert cv.get_n_splits() == 3
     assert cv.get_n_splits(np.zeros((9, 1)), np.arange(9)) == 3
@@ -164,7 +164,7 @@ def test_class_kfold_get_n_splits_and_repr():
 
 
 def test_class_kfold_raises_when_n_splits_exceeds_n_classes():
-    """Check the error when there are fewer classes than folds."""
+    """Check that fewer classes than folds raise an error naming both counts."""
     X, y = make_pool(n_classes=3)
     msg = (
         "n_splits=5 is larger than the number of classes in y (3). Lower n_splits "
@@ -175,14 +175,14 @@ def test_class_kfold_raises_when_n_splits_exceeds_n_classes():
 
 
 def test_class_kfold_raises_without_y():
-    """Check the error when y is None."""
+    """Check that splitting without y raises a clear error."""
     X, _ = make_pool()
     with pytest.raises(ValueError, match=r"ClassKFold splits by the classes in y, so"):
         next(ClassKFold(2).split(X))
 
 
 def test_class_kfold_raises_for_continuous_y():
-    """Check the error when y holds regression targets rather than labels."""
+    """Check that continuous targets in y are refused as labels."""
     X = np.zeros((6, 1))
     y = np.linspace(0.1, 0.9, 6)
     with pytest.raises(
@@ -255,12 +255,12 @@ def test_class_shuffle_split_is_reproducible_and_seed_dependent():
     """Check that random_state fixes the classes drawn and changing it moves them."""
     X, y = make_pool(n_classes=20)
 
-    def test_classes(random_state):
+    def classes_of_test_folds(random_state):
         cv = ClassShuffleSplit(3, test_size=5, random_state=random_state)
         return [tuple(np.unique(y[test])) for _, test in cv.split(X, y)]
 
-    assert test_classes(0) == test_classes(0)
-    assert test_classes(0) != test_classes(1)
+    assert classes_of_test_folds(0) == classes_of_test_folds(0)
+    assert classes_of_test_folds(0) != classes_of_test_folds(1)
 
 
 def test_class_shuffle_split_handles_string_labels():
@@ -272,7 +272,7 @@ def test_class_shuffle_split_handles_string_labels():
 
 
 def test_class_shuffle_split_raises_when_test_size_exceeds_n_classes():
-    """Check the error when test_size asks for more classes than y has."""
+    """Check that a test_size above the number of classes is refused."""
     X, y = make_pool(n_classes=3)
     with pytest.raises(
         ValueError,
@@ -285,7 +285,7 @@ def test_class_shuffle_split_raises_when_test_size_exceeds_n_classes():
 
 
 def test_class_shuffle_split_raises_without_y():
-    """Check the error when y is None."""
+    """Check that splitting without y raises a clear error."""
     X, _ = make_pool()
     with pytest.raises(ValueError, match=r"ClassShuffleSplit splits by the classes"):
         next(ClassShuffleSplit().split(X))
@@ -304,7 +304,7 @@ def test_class_shuffle_split_warns_that_groups_are_ignored():
 
 
 def test_mean_confidence_interval_matches_hand_computation():
-    """Check mean and half-width against z * s / sqrt(n) with ddof=1."""
+    """Check that the half-width equals z * s / sqrt(n) with ddof=1."""
     scores = [0.9, 1.0, 0.8, 1.0, 0.7]
     mean, half_width = mean_confidence_interval(scores)
     n = len(scores)
@@ -330,13 +330,13 @@ def test_mean_confidence_interval_of_one_score_has_nan_width():
 
 
 def test_mean_confidence_interval_raises_for_empty_scores():
-    """Check the error for an empty input."""
+    """Check that empty scores are refused."""
     with pytest.raises(ValueError, match=r"scores is empty; a mean and a confidence"):
         mean_confidence_interval([])
 
 
 def test_mean_confidence_interval_raises_for_2d_scores():
-    """Check the error for scores that are not one per episode."""
+    """Check that 2-D scores (not one per episode) are refused."""
     with pytest.raises(
         ValueError,
         match=r"scores must be a 1-D array .* got an array of shape \(2, 2\)",
@@ -346,7 +346,7 @@ def test_mean_confidence_interval_raises_for_2d_scores():
 
 @pytest.mark.parametrize("confidence", [0, 1, 1.5, -0.1, float("nan"), True, "95%"])
 def test_mean_confidence_interval_raises_for_bad_confidence(confidence):
-    """Check the error for a confidence level outside (0, 1)."""
+    """Check that a confidence level outside (0, 1) is refused."""
     msg = (
         "The 'confidence' parameter of mean_confidence_interval must be a float in "
         f"the range (0.0, 1.0). Got {confidence!r} instead."
@@ -361,7 +361,7 @@ def test_mean_confidence_interval_raises_for_bad_confidence(confidence):
 
 
 def test_episodic_score_reports_mean_interval_and_scores():
-    """Check the result against the fake's scores and a hand computation."""
+    """Check that the mean and interval match the episode scores by hand."""
     X, y = make_pool()
     learner = FakeMetaLearner(quality=0.2, n_episodes=4).fit(X, y)
     result = episodic_score(learner, np.zeros_like(X), y)
@@ -433,7 +433,7 @@ def test_episodic_score_transforms_x_through_a_pipeline():
 
 
 def test_episodic_score_raises_for_an_estimator_that_is_not_a_meta_learner():
-    """Check the TypeError for an estimator without _episodic_scores."""
+    """Check that an estimator that is not a meta-learner raises a TypeError."""
     X, y = make_pool()
     msg = (
         "NearestCentroid is not a meta-learner: it has no _episodic_scores "
@@ -513,7 +513,7 @@ def test_episodic_scorer_passes_its_settings_and_groups():
 
 
 def test_episodic_scorer_raises_for_unknown_metadata():
-    """Check the error for metadata other than groups."""
+    """Check that the scorer refuses metadata other than groups."""
     X, y = make_pool()
     learner = FakeMetaLearner().fit(X, y)
     msg = "The episodic scorer accepts groups as its only metadata; got sample_weight."
@@ -543,7 +543,7 @@ def test_episodic_scorer_pickles_and_has_a_readable_repr():
 
 
 def test_episodic_scorer_works_in_cross_val_score_with_class_kfold():
-    """Check the scorer as scoring= in cross_val_score over class-disjoint folds."""
+    """Check that the scorer works as scoring= in cross_val_score with ClassKFold."""
     X, y = make_pool(n_classes=6)
     scores = cross_val_score(
         FakeMetaLearner(quality=0.4),
@@ -572,7 +572,7 @@ def test_grid_search_with_episodic_scorer_picks_the_best_parameter():
 
 
 def test_grid_search_with_interval_scorer_refits_on_the_mean():
-    """Check the dict-returning scorer as two metrics with refit='mean'."""
+    """Check that the dict scorer gives two metrics and refit='mean' works."""
     X, y = make_pool(n_classes=9)
     search = GridSearchCV(
         FakeMetaLearner(),

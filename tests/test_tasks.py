@@ -85,7 +85,7 @@ def test_sampler_with_groups_never_mixes_groups():
 
 
 def test_sampler_raises_when_fewer_classes_than_n_way():
-    """Check the error for a pool with fewer classes than n_way."""
+    """Check that a pool with fewer classes than n_way is refused."""
     msg = r"n_way=5 is larger than the number of classes in y \(3\)\. Lower n_way"
     with pytest.raises(ValueError, match=msg):
         EpisodeSampler(_pool(n_classes=3), n_way=5, k_shot=1, n_query=1)
@@ -108,7 +108,7 @@ def test_sampler_raises_for_group_with_too_few_classes():
 
 
 def test_sampler_raises_for_mismatched_groups():
-    """Check the error when groups and y differ in length."""
+    """Check that groups and y of different lengths are refused."""
     with pytest.raises(ValueError, match="groups must have the same length as y"):
         EpisodeSampler(_pool(), n_way=2, k_shot=1, n_query=1, groups=[0, 1])
 

@@ -10,17 +10,12 @@ from sklearn_meta import MAMLRegressor, PrototypicalClassifier
 from sklearn_meta._random import Stream
 from sklearn_meta.tasks import EpisodeSampler
 
-from .conftest import FAST
+from ._settings import fast
 
-REGRESSOR = dict(
-    k_shot=3,
-    n_query=3,
-    max_epochs=1,
-    episodes_per_epoch=4,
-    meta_batch_size=2,
-    n_eval_episodes=5,
-    random_state=0,
-)
+
+def _regressor(**overrides):
+    """A fast MAML regressor for pools of 8 samples per task."""
+    return fast(MAMLRegressor, k_shot=3, n_query=3, n_eval_episodes=5, **overrides)
 
 
 def _tabular(n_classes=6, per_class=8, n_features=4, seed=0):
@@ -33,7 +28,7 @@ def _tabular(n_classes=6, per_class=8, n_features=4, seed=0):
 @pytest.fixture(scope="module")
 def fitted_classifier():
     X, y = _tabular()
-    return PrototypicalClassifier(**FAST).fit(X, y)
+    return fast(PrototypicalClassifier).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +36,7 @@ def fitted_regressor():
     X, _ = _tabular()
     groups = np.repeat(np.arange(6), 8)
     y = X.sum(1)
-    return MAMLRegressor(**REGRESSOR).fit(X, y, groups=groups)
+    return _regressor().fit(X, y, groups=groups)
 
 
 def test_groups_length_error_has_one_wording_in_fit_and_score(fitted_classifier):
@@ -51,7 +46,7 @@ def test_groups_length_error_has_one_wording_in_fit_and_score(fitted_classifier)
         f"groups has 3 entries but X has {len(X)} samples; give one group per sample."
     )
     with pytest.raises(ValueError, match=msg):
-        PrototypicalClassifier(**FAST).fit(X, y, groups=[0, 1, 2])
+        fast(PrototypicalClassifier).fit(X, y, groups=[0, 1, 2])
     with pytest.raises(ValueError, match=msg):
         fitted_classifier.score(X, y, groups=[0, 1, 2])
 
@@ -63,7 +58,7 @@ def test_regressor_groups_length_error_has_the_same_wording(fitted_regressor):
         f"groups has 2 entries but X has {len(X)} samples; give one group per sample."
     )
     with pytest.raises(ValueError, match=msg):
-        MAMLRegressor(**REGRESSOR).fit(X, X.sum(1), groups=[0, 1])
+        _regressor().fit(X, X.sum(1), groups=[0, 1])
     with pytest.raises(ValueError, match=msg):
         fitted_regressor.score(X, X.sum(1), groups=[0, 1])
 
@@ -96,7 +91,7 @@ def test_fit_builds_the_sampler_from_the_validated_codes(monkeypatch):
 
     monkeypatch.setattr(EpisodeSampler, "__init__", refuse)
     X, y = _tabular()
-    clf = PrototypicalClassifier(**FAST).fit(X, y.astype(str))
+    clf = fast(PrototypicalClassifier).fit(X, y.astype(str))
     assert clf.predict(X[:3]).dtype.kind == "U"
 
 
@@ -106,7 +101,7 @@ def test_sampler_names_the_original_labels_of_a_validated_pool():
     labels = np.array(["ant", "bee", "cat", "dog"])[y]
     msg = r"class\(es\) 'ant', 'bee', 'cat', 'dog' have 3, 3, 3, 3"
     with pytest.raises(ValueError, match=msg):
-        PrototypicalClassifier(**{**FAST, "n_query": 5}).fit(X, labels)
+        fast(PrototypicalClassifier, n_query=5).fit(X, labels)
 
 
 def test_adapted_estimator_validates_queries_once(fitted_classifier, monkeypatch):
@@ -144,7 +139,7 @@ def test_random_streams_are_distinct():
 def test_failed_fit_leaves_no_fitted_attribute():
     """Check that a fit failing after set-up clears every fitted attribute."""
     X, y = _tabular()
-    clf = PrototypicalClassifier(**{**FAST, "n_way": 10})
+    clf = fast(PrototypicalClassifier, n_way=10)
     with pytest.raises(ValueError, match="n_way=10 is larger"):
         clf.fit(X, y)
     assert [k for k in vars(clf) if k.endswith("_")] == []

@@ -20,19 +20,12 @@ from sklearn_meta.metric._siamese import (
 )
 from sklearn_meta.tasks import _EpisodeBatch
 
-from .conftest import FAST
+from .._settings import fast
+from ._helpers import assert_adapts_to_digits_named_in_words, identity_learner
 
 
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
-
-
-def _identity_learner(n_features, **params):
-    """An untrained learner with the identity as embedding, for hand computations."""
-    X = np.random.default_rng(0).normal(size=(8, n_features))
-    return SiameseClassifier(
-        nn.Identity(), n_way=2, k_shot=1, n_query=1, max_epochs=0, **params
-    ).fit(X, np.arange(8) % 2)
 
 
 def _hand_episode():
@@ -55,14 +48,14 @@ def _hand_balanced_mean(losses, same):
 def fitted(digits):
     """A learner meta-trained on digits 0-6."""
     X, y = digits
-    return SiameseClassifier(**FAST).fit(X[y < 7], y[y < 7])
+    return fast(SiameseClassifier).fit(X[y < 7], y[y < 7])
 
 
 @pytest.mark.parametrize("loss", ["bce", "contrastive"])
 def test_predict_pairs_is_symmetric_and_in_the_unit_interval(digits, loss):
     """Check that pair similarities are symmetric and lie in (0, 1)."""
     X, y = digits
-    clf = SiameseClassifier(**FAST, loss=loss).fit(X[y < 7], y[y < 7])
+    clf = fast(SiameseClassifier, loss=loss).fit(X[y < 7], y[y < 7])
     A, B = X[:40], X[40:80]
     ab, ba = clf.predict_pairs(A, B), clf.predict_pairs(B, A)
     assert ab.shape == (40,) and ab.dtype == np.float64
@@ -71,7 +64,7 @@ def test_predict_pairs_is_symmetric_and_in_the_unit_interval(digits, loss):
 
 
 def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
-    """Check predict_proba against a softmax of per-class max log predict_pairs."""
+    """Check that predict_proba is a softmax of per-class max log similarities."""
     X, y = digits
     support = np.concatenate([np.flatnonzero(y == c)[:2] for c in (7, 8, 9)])
     query = np.flatnonzero(y >= 7)[100:130]
@@ -95,8 +88,8 @@ def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
 
 
 def test_bce_episode_loss_weights_same_and_different_pairs_equally():
-    """Check the episode loss against a hand computation of the balanced BCE."""
-    clf = _identity_learner(2)
+    """Check that the BCE episode loss equals a hand-computed balanced BCE."""
+    clf = identity_learner(SiameseClassifier, 2)
     with torch.no_grad():
         clf.module_.head.weight.copy_(torch.tensor([[-1.5, 0.7]]))
         clf.module_.head.bias.fill_(0.4)
@@ -119,8 +112,8 @@ def test_bce_episode_loss_weights_same_and_different_pairs_equally():
 
 
 def test_contrastive_episode_loss_matches_hand_computation():
-    """Check the contrastive episode loss against a hand computation."""
-    clf = _identity_learner(2, loss="contrastive", margin=1.3)
+    """Check that the contrastive episode loss equals a hand computation."""
+    clf = identity_learner(SiameseClassifier, 2, loss="contrastive", margin=1.3)
     batch = _hand_episode()
     losses, accuracy = clf._episode_losses(batch)
 
@@ -150,7 +143,7 @@ def test_balanced_weights_sum_to_one_half_per_kind():
 
 
 def test_pair_losses_gradients_match_finite_differences():
-    """Check gradients of both pair losses, head included, in float64 (gradcheck)."""
+    """Check that both pair losses' gradients, head included, match gradcheck."""
     g = torch.Generator().manual_seed(0)
     z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -179,8 +172,8 @@ def test_head_is_part_of_the_module_and_meta_learned(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     backbone = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
-    untrained = SiameseClassifier(backbone, **{**FAST, "max_epochs": 0}).fit(X, y)
-    trained = SiameseClassifier(backbone, **FAST).fit(X, y)
+    untrained = fast(SiameseClassifier, backbone, max_epochs=0).fit(X, y)
+    trained = fast(SiameseClassifier, backbone).fit(X, y)
     module = trained.module_
     assert isinstance(module, _SiameseNetwork)
     assert module.backbone is not backbone  # the user's module is not trained
@@ -230,8 +223,8 @@ def test_siamese_learns_omniglot_verification_and_one_shot(omniglot_small):
 def test_contrastive_loss_trains(digits):
     """Check that the contrastive option lowers its loss and beats chance."""
     X, y = digits
-    params = {**FAST, "loss": "contrastive", "train_n_way": 7, "max_epochs": 3}
-    clf = SiameseClassifier(**params).fit(X[y < 7], y[y < 7])
+    params = dict(loss="contrastive", train_n_way=7, max_epochs=3)
+    clf = fast(SiameseClassifier, **params).fit(X[y < 7], y[y < 7])
     losses = clf.history_[:, "train_loss"]
     assert losses[-1] < losses[0] / 2
     assert clf.history_[-1, "train_acc"] > clf.history_[0, "train_acc"]
@@ -256,22 +249,8 @@ def test_round_trips_through_joblib(fitted, digits, tmp_path):
 
 
 def test_adapt_to_string_labels_and_more_ways_than_training(fitted, digits):
-    """Check adapt with string labels and 5 ways after 3-way training."""
-    X, y = digits
-    classes = np.arange(5, 10)
-    support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
-    names = np.array(["five", "six", "seven", "eight", "nine"])
-    adapted = fitted.adapt(X[support], names[y[support] - 5])
-    coded = fitted.adapt(X[support], y[support])
-    np.testing.assert_array_equal(adapted.classes_, np.sort(names))
-    query = np.setdiff1d(np.flatnonzero(y >= 5), support)
-    proba = adapted.predict_proba(X[query])
-    assert proba.shape == (len(query), 5)
-    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
-    np.testing.assert_array_equal(
-        adapted.predict(X[query]), names[coded.predict(X[query]) - 5]
-    )
-    assert adapted.score(X[query], names[y[query] - 5]) > 0.4  # chance is 0.2
+    """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
+    assert_adapts_to_digits_named_in_words(fitted, digits)
 
 
 # The order of a set's options in sklearn's message follows string hashing.
@@ -289,16 +268,16 @@ _LOSS_OPTIONS = SiameseClassifier._parameter_constraints["loss"][0]
     ],
 )
 def test_invalid_siamese_parameters_are_rejected(digits, params, message):
-    """Check the errors for an unknown loss and a non-positive margin."""
+    """Check that an unknown loss and a non-positive margin are refused."""
     X, y = digits
     (name,) = params
     expected = f"The '{name}' parameter of SiameseClassifier {message}"
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
-        SiameseClassifier(**FAST, **params).fit(X, y)
+        fast(SiameseClassifier, **params).fit(X, y)
 
 
 def test_predict_pairs_rejects_different_row_counts(fitted, digits):
-    """Check the error when X1 and X2 hold different numbers of samples."""
+    """Check that predict_pairs refuses X1 and X2 of different lengths."""
     X, _ = digits
     expected = (
         "X1 has 3 samples but X2 has 4; predict_pairs compares row i of X1 with "

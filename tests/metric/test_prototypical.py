@@ -10,9 +10,12 @@ from torch import nn
 from sklearn_meta import PrototypicalClassifier
 from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_euclidean
 from sklearn_meta.nn import MLP, Conv4
-from sklearn_meta.tasks import EpisodeSampler
 
-from .conftest import FAST
+from .._settings import fast
+from ._helpers import (
+    assert_meta_batch_losses_equal_per_episode,
+    assert_short_training_lifts_omniglot,
+)
 
 
 def test_compute_prototypes_equals_class_means_in_any_label_order():
@@ -27,7 +30,7 @@ def test_compute_prototypes_equals_class_means_in_any_label_order():
 
 
 def test_squared_euclidean_matches_cdist():
-    """Check the batched squared distance against torch.cdist."""
+    """Check that the batched squared distance equals torch.cdist squared."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(3, 5, 8, generator=g, dtype=torch.float64)
     b = torch.randn(3, 4, 8, generator=g, dtype=torch.float64)
@@ -35,7 +38,7 @@ def test_squared_euclidean_matches_cdist():
 
 
 def test_prototypical_loss_gradient_matches_finite_differences():
-    """Check the episode loss's gradient against finite differences (gradcheck)."""
+    """Check that the episode loss's gradient matches finite differences."""
     g = torch.Generator().manual_seed(0)
     z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -68,37 +71,20 @@ def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
     clf = PrototypicalClassifier(
         n_way=3, k_shot=2, n_query=3, max_epochs=1, episodes_per_epoch=4, random_state=0
     ).fit(X, y)
-    clf.module_.eval()  # batch statistics would couple the episodes in train mode
-    from sklearn_meta._episodes import _PoolEpisodes
-
-    pool = _PoolEpisodes(
-        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
-    )
-    support, query = pool.sampler.sample(4, random_state=0)
-    with torch.no_grad():
-        batched, _ = clf._episode_losses(pool.gather(support, query))
-        single = torch.cat(
-            [
-                clf._episode_losses(pool.gather(support[i : i + 1], query[i : i + 1]))[
-                    0
-                ]
-                for i in range(4)
-            ]
-        )
-    torch.testing.assert_close(batched, single)
+    assert_meta_batch_losses_equal_per_episode(clf, X, y)
 
 
 def test_default_backbones_follow_the_input_shape(digits):
     """Check that images get the conv net and tabular data the MLP."""
     X, y = digits
-    assert isinstance(PrototypicalClassifier(**FAST).fit(X, y).module_, Conv4)
+    assert isinstance(fast(PrototypicalClassifier).fit(X, y).module_, Conv4)
     assert isinstance(
-        PrototypicalClassifier(**FAST).fit(X.reshape(len(X), -1), y).module_, MLP
+        fast(PrototypicalClassifier).fit(X.reshape(len(X), -1), y).module_, MLP
     )
 
 
 def test_conv4_gives_64_dimensional_embeddings_on_28px_images():
-    """Check the standard architecture's output size on Omniglot-sized images."""
+    """Check that Conv4 embeds 28x28 images in 64 dimensions with 111,936 weights."""
     assert Conv4()(torch.zeros(3, 1, 28, 28)).shape == (3, 64)
     assert sum(p.numel() for p in Conv4().parameters()) == 111_936
 
@@ -113,38 +99,25 @@ def test_train_n_way_sets_the_ways_of_training_episodes(digits):
             seen.append(batch.n_classes)
             return super()._episode_losses(batch)
 
-    Spy(**{**FAST, "train_n_way": 7}).fit(X, y)
+    fast(Spy, train_n_way=7).fit(X, y)
     assert set(seen) == {7}
     with pytest.raises(
         ValueError, match=r"n_way=12 is larger than the number of classes"
     ):
-        PrototypicalClassifier(**{**FAST, "train_n_way": 12}).fit(X, y)
+        fast(PrototypicalClassifier, train_n_way=12).fit(X, y)
 
 
+@pytest.mark.slow
 def test_prototypical_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
-    X, y, Xe, ye = omniglot_small
-    params = dict(
-        n_way=5,
-        k_shot=1,
-        n_query=5,
-        train_n_way=20,
-        episodes_per_epoch=30,
-        n_eval_episodes=200,
-        random_state=0,
+    assert_short_training_lifts_omniglot(
+        PrototypicalClassifier, omniglot_small, min_accuracy=0.8
     )
-    untrained = PrototypicalClassifier(**params, max_epochs=0).fit(X, y)
-    trained = PrototypicalClassifier(**params, max_epochs=2).fit(X, y)
-    before, after = untrained.score(Xe, ye), trained.score(Xe, ye)
-    assert after > 0.8, after  # chance is 0.2
-    assert after > before + 0.1, (before, after)
-    losses = trained.history_[:, "train_loss"]
-    assert losses[-1] < losses[0]
 
 
 @pytest.mark.slow
 def test_prototypical_reaches_high_accuracy_on_omniglot(data_home):
-    """Check 5-way 1-shot accuracy on new Omniglot alphabets after longer training."""
+    """Check that longer training scores above 0.9 on new Omniglot alphabets."""
     from sklearn_meta.datasets import load_omniglot
 
     X, y = load_omniglot("background", data_home=data_home, return_X_y=True)

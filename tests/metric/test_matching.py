@@ -19,7 +19,13 @@ from sklearn_meta.metric._matching import (
 )
 from sklearn_meta.tasks import EpisodeSampler
 
-from .conftest import FAST
+from .._settings import fast
+from ._helpers import (
+    assert_adapts_to_digits_named_in_words,
+    assert_meta_batch_losses_equal_per_episode,
+    assert_short_training_lifts_omniglot,
+    identity_learner,
+)
 
 
 def _fce_parameters(module):
@@ -30,19 +36,11 @@ def _fce_parameters(module):
     }
 
 
-def _identity_learner(n_features, **params):
-    """An untrained learner with the identity as embedding, for hand computations."""
-    X = np.random.default_rng(0).normal(size=(8, n_features))
-    return MatchingNetworkClassifier(
-        nn.Identity(), n_way=2, k_shot=1, n_query=1, max_epochs=0, **params
-    ).fit(X, np.arange(8) % 2)
-
-
 @pytest.fixture(scope="module")
 def fce_fitted(digits):
     """A learner with full context embeddings meta-trained on digits 0-6."""
     X, y = digits
-    return MatchingNetworkClassifier(**FAST, fce=True, fce_steps=2).fit(
+    return fast(MatchingNetworkClassifier, fce=True, fce_steps=2).fit(
         X[y < 7], y[y < 7]
     )
 
@@ -60,7 +58,9 @@ def test_attention_is_a_distribution_peaked_on_the_own_class():
     # An identity embedding of one-hot-like samples: each query matches one support.
     X_support = np.eye(4, dtype=np.float32)
     X_query = X_support[[2, 0, 3, 1]] + 0.1
-    adapted = _identity_learner(4).adapt(X_support, np.arange(4))
+    adapted = identity_learner(MatchingNetworkClassifier, 4).adapt(
+        X_support, np.arange(4)
+    )
     summary = adapted.state_["summary"]
     attention = adapted.learner_._attention(summary, torch.from_numpy(X_query)[None])
     attention = attention[0]
@@ -70,11 +70,13 @@ def test_attention_is_a_distribution_peaked_on_the_own_class():
 
 
 def test_probabilities_are_the_attention_weighted_sum_of_support_labels():
-    """Check predict_proba against a hand-computed attention over a tiny support set."""
+    """Check that predict_proba equals a hand-computed attention over the support."""
     X_support = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=np.float32)
     y_support = np.array(["b", "a", "a"])
     X_query = np.array([[2.0, 1.0], [-1.0, 3.0]], dtype=np.float32)
-    adapted = _identity_learner(2, temperature=0.5).adapt(X_support, y_support)
+    adapted = identity_learner(MatchingNetworkClassifier, 2, temperature=0.5).adapt(
+        X_support, y_support
+    )
 
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
     cosine = unit(X_query.astype(float)) @ unit(X_support.astype(float)).T
@@ -95,7 +97,7 @@ def test_label_mixture_log_proba_is_finite_for_classes_without_weight():
 
 
 def test_matching_loss_gradient_matches_finite_differences():
-    """Check the episode loss's gradient against finite differences (gradcheck)."""
+    """Check that the episode loss's gradient matches finite differences."""
     g = torch.Generator().manual_seed(0)
     z_s = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
     z_q = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
@@ -111,7 +113,7 @@ def test_matching_loss_gradient_matches_finite_differences():
 
 
 def test_full_context_embedding_gradient_matches_finite_differences():
-    """Check gradients through the support and query LSTMs (gradcheck)."""
+    """Check that gradients through the FCE LSTMs match finite differences."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         fce = _FullContextEmbedding(nn.Identity(), dim=3, steps=2).double()
@@ -143,41 +145,15 @@ def test_meta_batch_losses_equal_per_episode_losses(fce):
         episodes_per_epoch=4,
         random_state=0,
     ).fit(X, y)
-    clf.module_.eval()  # batch statistics would couple the episodes in train mode
-    pool = _PoolEpisodes(
-        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
-    )
-    support, query = pool.sampler.sample(4, random_state=0)
-    with torch.no_grad():
-        batched, _ = clf._episode_losses(pool.gather(support, query))
-        single = torch.cat(
-            [
-                clf._episode_losses(pool.gather(support[[i]], query[[i]]))[0]
-                for i in range(4)
-            ]
-        )
-    torch.testing.assert_close(batched, single)
+    assert_meta_batch_losses_equal_per_episode(clf, X, y)
 
 
+@pytest.mark.slow
 def test_matching_learns_omniglot_well_above_chance(omniglot_small):
     """Check that short meta-training lifts 5-way 1-shot accuracy on new alphabets."""
-    X, y, Xe, ye = omniglot_small
-    params = dict(
-        n_way=5,
-        k_shot=1,
-        n_query=5,
-        train_n_way=20,
-        episodes_per_epoch=30,
-        n_eval_episodes=200,
-        random_state=0,
+    assert_short_training_lifts_omniglot(
+        MatchingNetworkClassifier, omniglot_small, min_accuracy=0.75
     )
-    untrained = MatchingNetworkClassifier(**params, max_epochs=0).fit(X, y)
-    trained = MatchingNetworkClassifier(**params, max_epochs=2).fit(X, y)
-    before, after = untrained.score(Xe, ye), trained.score(Xe, ye)
-    assert after > 0.75, after  # chance is 0.2
-    assert after > before + 0.1, (before, after)
-    losses = trained.history_[:, "train_loss"]
-    assert losses[-1] < losses[0]
 
 
 def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
@@ -185,9 +161,9 @@ def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     backbone = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
-    params = dict(**FAST, fce=True, fce_steps=3)
-    untrained = MatchingNetworkClassifier(backbone, **{**params, "max_epochs": 0})
-    trained = MatchingNetworkClassifier(backbone, **params)
+    params = dict(fce=True, fce_steps=3)
+    untrained = fast(MatchingNetworkClassifier, backbone, **params, max_epochs=0)
+    trained = fast(MatchingNetworkClassifier, backbone, **params)
     untrained.fit(X, y), trained.fit(X, y)
 
     module = trained.module_
@@ -216,12 +192,12 @@ def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
 def test_fce_is_seeded_and_leaves_the_global_rng_alone(digits):
     """Check that the FCE initialisation follows random_state only."""
     X, y = digits
-    params = {**FAST, "fce": True, "max_epochs": 0}
+    params = dict(fce=True, max_epochs=0)
     state = torch.random.get_rng_state()
-    a = MatchingNetworkClassifier(**params).fit(X, y)
+    a = fast(MatchingNetworkClassifier, **params).fit(X, y)
     torch.testing.assert_close(torch.random.get_rng_state(), state)
-    b = MatchingNetworkClassifier(**params).fit(X, y)
-    c = MatchingNetworkClassifier(**{**params, "random_state": 1}).fit(X, y)
+    b = fast(MatchingNetworkClassifier, **params).fit(X, y)
+    c = fast(MatchingNetworkClassifier, **params, random_state=1).fit(X, y)
     first, second, other = (_fce_parameters(m.module_) for m in (a, b, c))
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
@@ -243,23 +219,10 @@ def test_fce_round_trips_through_joblib(fce_fitted, digits, tmp_path):
 
 @pytest.mark.parametrize("fce", [False, True])
 def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
-    """Check adapt with string labels and 5 ways after 3-way training."""
+    """Check that a 3-way learner adapts to 5 string-labelled ways above chance."""
     X, y = digits
-    clf = MatchingNetworkClassifier(**FAST, fce=fce).fit(X[y < 5], y[y < 5])
-    classes = np.arange(5, 10)
-    support = np.concatenate([np.flatnonzero(y == c)[:3] for c in classes])
-    names = np.array(["five", "six", "seven", "eight", "nine"])
-    adapted = clf.adapt(X[support], names[y[support] - 5])
-    coded = clf.adapt(X[support], y[support])
-    np.testing.assert_array_equal(adapted.classes_, np.sort(names))
-    query = np.setdiff1d(np.flatnonzero(y >= 5), support)
-    proba = adapted.predict_proba(X[query])
-    assert proba.shape == (len(query), 5)
-    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
-    np.testing.assert_array_equal(
-        adapted.predict(X[query]), names[coded.predict(X[query]) - 5]
-    )
-    assert adapted.score(X[query], names[y[query] - 5]) > 0.4  # chance is 0.2
+    clf = fast(MatchingNetworkClassifier, fce=fce).fit(X[y < 5], y[y < 5])
+    assert_adapts_to_digits_named_in_words(clf, digits)
 
 
 @pytest.mark.parametrize(
@@ -278,9 +241,9 @@ def test_adapt_to_string_labels_and_more_ways_than_training(digits, fce):
     ],
 )
 def test_invalid_matching_parameters_are_rejected(digits, params, message):
-    """Check the errors for invalid FCE steps, temperature and fce flags."""
+    """Check that invalid fce_steps, temperature and fce raise sklearn's messages."""
     X, y = digits
     (name,) = params
     expected = f"The '{name}' parameter of MatchingNetworkClassifier {message}"
     with pytest.raises(InvalidParameterError, match=re.escape(expected)):
-        MatchingNetworkClassifier(**FAST, **params).fit(X, y)
+        fast(MatchingNetworkClassifier, **params).fit(X, y)

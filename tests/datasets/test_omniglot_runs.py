@@ -80,7 +80,7 @@ def test_load_omniglot_runs_returns_20_tasks_in_a_bunch(runs):
 
 
 def test_load_omniglot_runs_images_are_float32_strokes_on_zero(runs):
-    """Check shapes, dtype and range of every support and query set."""
+    """Check that every support and query set is float32 strokes on zero."""
     for task in runs.tasks:
         for X in (task.X_support, task.X_query):
             assert X.shape == (20, 1, 28, 28)
@@ -102,7 +102,7 @@ def test_load_omniglot_runs_labels_are_20_classes_covering_the_queries(runs):
 
 
 def test_load_omniglot_runs_matches_class_labels_txt(runs, runs_zip):
-    """Check a line of class_labels.txt by hand against the returned labels."""
+    """Check that labels follow class_labels.txt, checked by hand for one line."""
     with zipfile.ZipFile(runs_zip) as archive:
         lines = archive.read("run01/class_labels.txt").decode().splitlines()
     assert lines[0] == "run01/test/item01.png run01/training/class08.png"
@@ -203,7 +203,7 @@ def test_score_omniglot_runs_pixel_nearest_neighbour_beats_chance(data_home):
 
 
 def test_load_omniglot_runs_raises_when_zip_missing_and_download_false(tmp_path):
-    """Check the message when all_runs.zip is absent and may not be downloaded."""
+    """Check that a missing all_runs.zip without download says how to fix it."""
     expected = re.escape(str(tmp_path / "omniglot" / "all_runs.zip"))
     with pytest.raises(
         FileNotFoundError,

@@ -1,4 +1,4 @@
-"""Tests for sklearn_meta.datasets: Omniglot, sine-wave tasks and digits."""
+"""Tests of load_omniglot: the official zips, the Vinyals split, download and cache."""
 
 import hashlib
 import io
@@ -13,11 +13,8 @@ from PIL import Image, ImageOps
 
 from sklearn_meta.datasets import (
     _omniglot,
-    load_digits_images,
     load_omniglot,
-    make_sinusoid_tasks,
 )
-from sklearn_meta.tasks import Task
 
 # --------------------------------------------------------------------------- #
 # Omniglot fixtures: every full zip is decoded once per session, into a cache
@@ -116,7 +113,7 @@ def test_load_omniglot_evaluation_has_659_characters(evaluation):
 
 
 def test_load_omniglot_images_are_float32_strokes_on_zero(background):
-    """Check dtype, range and polarity: strokes are 1.0 on a 0.0 background."""
+    """Check that images are float32 strokes of 1.0 on a 0.0 background."""
     X = background.data
     assert X.dtype == np.float32
     assert X.min() == 0.0 and X.max() == 1.0
@@ -126,7 +123,7 @@ def test_load_omniglot_images_are_float32_strokes_on_zero(background):
 
 
 def test_load_omniglot_is_sorted_and_returns_a_bunch(background):
-    """Check the Bunch fields, the sample order and the alphabets of each image."""
+    """Check that the Bunch is sorted by character and names each alphabet."""
     assert set(background) == {"data", "target", "alphabets", "DESCR"}
     target = background.target
     assert (target[:-1] <= target[1:]).all()
@@ -135,7 +132,7 @@ def test_load_omniglot_is_sorted_and_returns_a_bunch(background):
 
 
 def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
-    """Check one 105x105 image against its PNG and one 28x28 against PIL Lanczos."""
+    """Check that images equal their PNGs, and 28x28 ones PIL's Lanczos resize."""
     zip_path = data_home / "omniglot" / "images_evaluation.zip"
     name = "images_evaluation/Tibetan/character14/1569_07.png"
     with zipfile.ZipFile(zip_path) as archive:
@@ -167,7 +164,7 @@ def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
 def test_load_omniglot_vinyals_split_sizes_and_disjointness(
     vinyals_train, vinyals_test, background, evaluation
 ):
-    """Check 1,200 / 423 characters times 4 rotations, disjoint, covering all."""
+    """Check that the Vinyals split covers all characters, 1,200 / 423 x 4, disjoint."""
     train_classes = np.unique(vinyals_train.target)
     test_classes = np.unique(vinyals_test.target)
     assert vinyals_train.data.shape == (96000, 1, 28, 28)
@@ -210,7 +207,7 @@ def test_load_omniglot_rotated_classes_are_rot90_of_their_base(
 def test_load_omniglot_rotations_flag_overrides_the_split_default(
     data_home, vinyals_test
 ):
-    """Check rotations=False on a Vinyals split, and rotations=True elsewhere."""
+    """Check that the rotations flag overrides the split's default both ways."""
     X, y = load_omniglot(
         "vinyals-test",
         data_home=data_home,
@@ -271,7 +268,7 @@ def test_load_omniglot_raises_for_bad_rotations(tmp_path):
 
 
 def test_load_omniglot_raises_when_file_missing_and_download_false(tmp_path):
-    """Check the message for a missing zip: where it looked and how to fix it."""
+    """Check that a missing zip's message says where it looked and how to fix it."""
     expected = re.escape(str(tmp_path / "omniglot" / "images_background.zip"))
     with pytest.raises(
         FileNotFoundError, match=f"not found at {expected}.*download=True"
@@ -295,7 +292,7 @@ def test_load_omniglot_reads_data_home_from_environment(tmp_path, monkeypatch):
 
 
 def test_load_omniglot_raises_for_zip_that_is_not_omniglot(tmp_path):
-    """Check clear errors for a corrupt zip and for a zip of something else."""
+    """Check that a corrupt zip and a zip of something else are clear errors."""
     path = tmp_path / "omniglot" / "images_background.zip"
     path.parent.mkdir()
     path.write_bytes(b"not a zip")
@@ -457,95 +454,3 @@ def test_load_omniglot_warns_when_no_cache_folder_is_writable(tmp_path, monkeypa
     with pytest.warns(UserWarning, match="Could not write the Omniglot cache"):
         X, _ = load_omniglot(data_home=tmp_path, download=False, return_X_y=True)
     assert X.shape == (9, 1, 28, 28)
-
-
-# --------------------------------------------------------------------------- #
-# Sine-wave tasks
-# --------------------------------------------------------------------------- #
-
-
-def test_make_sinusoid_tasks_shapes_dtypes_and_ranges():
-    """Check task shapes, float32 arrays and parameters inside their ranges."""
-    tasks = make_sinusoid_tasks(50, 5, 7, random_state=0)
-    assert len(tasks) == 50
-    for task in tasks:
-        assert isinstance(task, Task)
-        assert task.X_support.shape == (5, 1) and task.X_query.shape == (7, 1)
-        assert task.y_support.shape == (5,) and task.y_query.shape == (7,)
-        for array in (task.X_support, task.y_support, task.X_query, task.y_query):
-            assert array.dtype == np.float32
-        assert 0.1 <= task.metadata["amplitude"] <= 5.0
-        assert 0.0 <= task.metadata["phase"] <= np.pi
-        X = np.concatenate([task.X_support, task.X_query])
-        assert (X >= -5.0).all() and (X <= 5.0).all()
-
-
-def test_make_sinusoid_tasks_targets_follow_the_formula():
-    """Check that y = amplitude * sin(x - phase) from each task's metadata."""
-    tasks = make_sinusoid_tasks(
-        20, 10, 10, amplitude_range=(1.0, 2.0), x_range=(0.0, 1.0), random_state=3
-    )
-    for task in tasks:
-        amplitude, phase = task.metadata["amplitude"], task.metadata["phase"]
-        assert 1.0 <= amplitude <= 2.0
-        for X, y in ((task.X_support, task.y_support), (task.X_query, task.y_query)):
-            np.testing.assert_allclose(
-                y,
-                amplitude * np.sin(X[:, 0].astype(np.float64) - phase),
-                rtol=1e-6,
-                atol=1e-6,
-            )
-
-
-def test_make_sinusoid_tasks_is_reproducible():
-    """Check that the same random_state gives identical tasks, another differs."""
-    first = make_sinusoid_tasks(5, random_state=42)
-    second = make_sinusoid_tasks(5, random_state=np.random.RandomState(42))
-    third = make_sinusoid_tasks(5, random_state=42)
-    other = make_sinusoid_tasks(5, random_state=43)
-    for a, b in zip(first, third):
-        np.testing.assert_array_equal(a.X_support, b.X_support)
-        np.testing.assert_array_equal(a.y_query, b.y_query)
-        assert a.metadata == b.metadata
-    assert first[0].metadata != other[0].metadata
-    assert len(second) == 5
-    generator = make_sinusoid_tasks(2, random_state=np.random.default_rng(0))
-    assert generator[0].metadata == make_sinusoid_tasks(2, random_state=0)[0].metadata
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"n_tasks": 0}, "n_tasks must be a positive int; got 0"),
-        ({"k_support": 2.5}, "k_support must be a positive int; got 2.5"),
-        ({"k_query": True}, "k_query must be a positive int; got True"),
-        (
-            {"amplitude_range": (5.0, 0.1)},
-            r"amplitude_range must be a pair \(low, high\)",
-        ),
-        ({"phase_range": (0.0, np.inf)}, "phase_range must be a pair"),
-        ({"x_range": "ab"}, r"x_range must be a pair .* Pass for example x_range="),
-        ({"x_range": (1.0, 2.0, 3.0)}, "x_range must be a pair"),
-    ],
-)
-def test_make_sinusoid_tasks_rejects_bad_arguments(kwargs, match):
-    """Check that invalid counts and ranges raise with the parameter named."""
-    with pytest.raises(ValueError, match=match):
-        make_sinusoid_tasks(**kwargs)
-
-
-# --------------------------------------------------------------------------- #
-# Digits
-# --------------------------------------------------------------------------- #
-
-
-def test_load_digits_images_shape_and_range():
-    """Check the digits pool: float32 (1797, 1, 8, 8) in [0, 1], int targets."""
-    bunch = load_digits_images()
-    X, y = load_digits_images(return_X_y=True)
-    assert X.shape == (1797, 1, 8, 8) and X.dtype == np.float32
-    assert X.min() == 0.0 and X.max() == 1.0
-    assert np.issubdtype(y.dtype, np.integer) and set(np.unique(y)) == set(range(10))
-    np.testing.assert_array_equal(bunch.data, X)
-    np.testing.assert_array_equal(bunch.target, y)
-    assert isinstance(bunch.DESCR, str)
