@@ -14,6 +14,7 @@ from torch import nn
 
 from sklearn_meta import MANNClassifier, MetaLSTMClassifier
 from sklearn_meta._random import SCORING_SEED
+from sklearn_meta._validation import _Pool
 from sklearn_meta.memory._addressing import (
     _cosine_read_weights,
     _least_used,
@@ -479,7 +480,9 @@ def test_mann_stores_a_pool_sample_that_fits_in_memory(flat_digits):
     """
     X, y = flat_digits
     clf = _mann(X[y < 3], y[y < 3], max_epochs=0)
-    X_kept, y_kept, _ = clf._pool_to_adapt((X[y < 3], y[y < 3], np.arange(3)))
+    pool = _Pool(X[y < 3], y[y < 3], np.arange(3), None, None, None)
+    kept = clf._pool_to_adapt(pool)
+    X_kept, y_kept = kept.X, kept.codes
     assert len(X_kept) == 16 // 2 - 1
     assert sorted(np.bincount(y_kept).tolist()) == [2, 2, 3]
     model = clf.module_.eval()
