@@ -11,6 +11,7 @@ score them with the policy-gradient surrogate.
 from __future__ import annotations
 
 import numbers
+from abc import ABCMeta, abstractmethod
 
 import gymnasium
 import numpy as np
@@ -55,7 +56,7 @@ def _is_discrete(estimator) -> bool:
     return True
 
 
-class _PolicyMixin:
+class _PolicyMixin(metaclass=ABCMeta):
     """The public acting methods of a fitted policy.
 
     A policy is the network of a fitted meta-learner with one set of
@@ -64,9 +65,9 @@ class _PolicyMixin:
     which in ``_acting_with``.
     """
 
+    @abstractmethod
     def _acting_with(self) -> tuple[_BaseMetaPolicy, dict]:
         """Return the fitted meta-learner whose network acts, and its parameters."""
-        raise NotImplementedError
 
     def _outputs(self, X) -> tuple[_BaseMetaPolicy, dict, torch.Tensor]:
         """Check the observations ``X``; return the network's outputs on them.
@@ -200,8 +201,9 @@ class _BaseMetaPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
             self._clear_fitted()
             raise
 
+    @abstractmethod
     def _fit(self, task_sampler):
-        raise NotImplementedError
+        """Meta-train on ``task_sampler`` (``fit`` clears fitted state around it)."""
 
     # -- environments --------------------------------------------------------------
 
