@@ -8,7 +8,7 @@ Not run here: ``sklearn_meta.rl.MAMLPolicy`` and ``AdaptedPolicy``. Their
 ``fit`` takes a task sampler (a callable returning gymnasium environments) or
 an environment, not ``(X, y)`` arrays, so every check that fits on arrays
 would only test the type error. Their clone, get_params/set_params,
-random_state and joblib behaviour is tested in tests/rl/test_rl.py.
+random_state and joblib behaviour is tested in tests/rl/test_maml.py.
 
 Not run here either: ``sklearn_meta.selection.AlgorithmRecommender`` and
 ``MetaFeatureExtractor``. Each of their samples is a whole data set (a list of
@@ -92,7 +92,7 @@ MEMORY_BINDING_NEEDS_LONG_TRAINING = (
     "The check asks for 83% training accuracy after two epochs of ten "
     "episodes, but a MANN predicts by binding stored examples to labels in "
     "its memory, which takes thousands of meta-training episodes to learn; "
-    "learning to bind is tested in tests/memory/test_memory.py."
+    "learning to bind is tested in tests/memory/test_mann.py."
 )
 
 #: estimator name -> {check name: why the learner cannot pass it}.
