@@ -64,7 +64,7 @@ def test_regressor_groups_length_error_has_the_same_wording(fitted_regressor):
 
 
 def test_score_raises_when_labels_and_samples_differ_in_length(fitted_classifier):
-    """Check the error when score gets fewer labels than samples."""
+    """Check that score names both lengths when y is shorter than X."""
     X, y = _tabular()
     msg = re.escape(
         f"y has {len(y) - 1} entries but X has {len(X)} samples; give one label "
