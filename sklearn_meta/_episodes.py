@@ -33,13 +33,18 @@ _INFERENCE_CHUNK = 256
 _SCORING_CHUNK = 64
 
 
-def _is_task_collection(X) -> bool:
-    """Whether ``fit(X)`` received tasks rather than a labelled pool."""
+def _is_task_collection(X, y=None) -> bool:
+    """Whether ``fit(X, y)`` received tasks rather than a labelled pool."""
     if isinstance(X, Task):
         return False
     if isinstance(X, Iterator):
         return True
-    return isinstance(X, Sequence) and len(X) > 0 and isinstance(X[0], Task)
+    if not isinstance(X, Sequence):
+        return False
+    if len(X) == 0:
+        # An empty list without labels is an empty sequence of tasks.
+        return y is None
+    return isinstance(X[0], Task)
 
 
 class _PoolEpisodes:

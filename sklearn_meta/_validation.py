@@ -56,16 +56,17 @@ def _check_X(
     # have one.
     min_samples = 2 if reset and sample_shape is None else 1
     kwargs = dict(dtype=np.float32, allow_nd=True, ensure_min_samples=min_samples)
+    # Arrays say their dimensions before conversion: check them first, so that
+    # images without a channel axis get this message, not sklearn's count of
+    # features (which reads the image height as the number of features).
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 2:
+        _check_ndim(shape)
     if y is not None:
         X, y = validate_data(estimator, X, y, reset=reset, **kwargs, **(y_kwargs or {}))
     else:
         X = validate_data(estimator, X, reset=reset, **kwargs)
-    if X.ndim not in (2, 4):
-        raise ValueError(
-            "X must be 2-dimensional (n_samples, n_features) for tabular data or "
-            "4-dimensional (n_samples, channels, height, width) for images; got "
-            f"shape {X.shape}."
-        )
+    _check_ndim(X.shape)
     if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
         raise ValueError(
             f"X has samples of shape {tuple(X.shape[1:])}, but "
@@ -74,6 +75,21 @@ def _check_X(
         )
     X = np.ascontiguousarray(X)
     return X if y is None else (X, y)
+
+
+def _check_ndim(shape) -> None:
+    """Raise unless ``shape`` (None: unknown) is that of tabular data or images."""
+    if shape is not None and len(shape) not in (2, 4):
+        hint = (
+            " For single-channel images add the channel axis, X[:, None]."
+            if len(shape) == 3
+            else ""
+        )
+        raise ValueError(
+            "X must be 2-dimensional (n_samples, n_features) for tabular data or "
+            "4-dimensional (n_samples, channels, height, width) for images; got "
+            f"shape {tuple(shape)}.{hint}"
+        )
 
 
 def _check_length(name: str, values: np.ndarray, n_samples: int, what: str) -> None:
@@ -192,6 +208,11 @@ def _check_pool(
     group_names, group_codes = (None, None) if checked is None else checked
     if classification:
         classes, codes = _check_labels(y, len(X))
+        if reset and len(classes) < 2:
+            raise ValueError(
+                f"y has {len(classes)} class; a classifier needs at least 2 classes "
+                "to meta-train on. Pass a pool with at least 2 classes."
+            )
         return _Pool(X, codes, classes, None, group_codes, group_names)
     targets = _check_targets(y, len(X), target_shape, estimator)
     codes = np.zeros(len(X), dtype=np.int64) if group_codes is None else group_codes

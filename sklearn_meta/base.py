@@ -395,7 +395,7 @@ class BaseMetaLearner(
         self._check_params()
         self.device_ = _resolve_device(self.device)
         self._seed_ = _draw_seed(self.random_state)
-        if _is_task_collection(X):
+        if _is_task_collection(X, y):
             if y is not None or groups is not None:
                 raise ValueError(
                     "fit(tasks) takes the tasks alone; y and groups must be None."

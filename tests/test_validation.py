@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 import sklearn_meta._validation as validation
-from sklearn_meta import MAMLRegressor, PrototypicalClassifier
+from sklearn_meta import (
+    FineTuneClassifier,
+    MAMLClassifier,
+    MAMLRegressor,
+    PrototypicalClassifier,
+)
 from sklearn_meta._random import Stream
 from sklearn_meta.tasks import EpisodeSampler
 
@@ -143,3 +148,49 @@ def test_failed_fit_leaves_no_fitted_attribute():
     with pytest.raises(ValueError, match="n_way=10 is larger"):
         clf.fit(X, y)
     assert [k for k in vars(clf) if k.endswith("_")] == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: fast(PrototypicalClassifier),
+        lambda: fast(FineTuneClassifier),
+        lambda: fast(MAMLClassifier),
+    ],
+    ids=["Prototypical", "FineTune", "MAML"],
+)
+def test_fit_refuses_a_pool_of_one_class(make):
+    """Check that every classifier refuses to meta-train on a one-class pool."""
+    X, y = _tabular()
+    msg = "y has 1 class; a classifier needs at least 2 classes to meta-train on."
+    with pytest.raises(ValueError, match=re.escape(msg)):
+        make().fit(X[y == 0], y[y == 0])
+
+
+def test_fit_on_an_empty_list_says_the_sequence_of_tasks_is_empty():
+    """Check that fit([]) gets the empty-sequence message, not a missing-y one."""
+    with pytest.raises(
+        ValueError, match=r"fit\(tasks\) got an empty sequence of tasks"
+    ):
+        fast(PrototypicalClassifier).fit([])
+
+
+def test_images_without_a_channel_axis_get_the_same_message_everywhere(
+    fitted_classifier,
+):
+    """Check that (n, H, W) images get the dimension message in fit, adapt, predict."""
+    X, y = _tabular(n_features=16)
+    images = X.reshape(len(X), 4, 4)
+    msg = re.escape(
+        "got shape (10, 4, 4). For single-channel images add the channel axis"
+    )
+    with pytest.raises(ValueError, match=r"got shape \(48, 4, 4\)\. For single"):
+        fast(PrototypicalClassifier).fit(images, y)
+    image_learner = fast(PrototypicalClassifier).fit(images[:, None], y)
+    with pytest.raises(ValueError, match=msg):
+        image_learner.adapt(images[:10], y[:10])
+    with pytest.raises(ValueError, match=msg):
+        image_learner.predict(images[:10])
+    adapted = image_learner.adapt(images[:10, None], y[:10])
+    with pytest.raises(ValueError, match=msg):
+        adapted.predict(images[:10])
