@@ -4,15 +4,20 @@ Each (data set, configuration) evaluation is stored as its own small JSON file
 named by a hash of everything that determines its result: the data, the
 configuration's parameters, the splitter and the scorer. A run that is
 interrupted keeps every evaluation it finished, and a later run with the same
-inputs reads them back instead of computing them again.
+inputs reads them back instead of computing them again. An entry that cannot
+be read back as the structure it was written with (a truncated or foreign
+file) is reported by a warning and computed again.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -49,26 +54,95 @@ class _DiskCache:
             self.directory.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        """Return the file of one evaluation, named by its key."""
+        """Return the file of one entry, named by its key."""
         return self.directory / f"{key}.json"
 
-    def get(self, key: str) -> Any:
-        """Return the cached evaluation of ``key``, or None."""
+    def get(self, key: str, parse: Callable[[Any], Any]) -> Any:
+        """Return the cached entry of ``key``, or None when there is none.
+
+        Parameters
+        ----------
+        key : str
+            The entry's key.
+        parse : callable
+            Turns the decoded JSON into the entry, raising ``ValueError`` when
+            it does not have the structure that was written.
+
+        Returns
+        -------
+        entry : object or None
+            ``parse``'s result; None when the entry is missing or unreadable,
+            so that the caller computes and writes it again.
+        """
         if self.directory is None:
             return None
+        path = self._path(key)
         try:
-            return json.loads(self._path(key).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            return parse(json.loads(path.read_bytes().decode("utf-8")))
+        except FileNotFoundError:
+            return None
+        # ValueError covers bytes that are not UTF-8, text that is not JSON
+        # and JSON of another structure alike.
+        except (OSError, ValueError) as exc:
+            warnings.warn(
+                f"Ignoring the unreadable cache entry {path} ({exc}); it is "
+                "computed again and overwritten.",
+                UserWarning,
+                stacklevel=2,
+            )
             return None
 
     def put(self, key: str, value: Any) -> None:
-        """Write one evaluation to its own file (atomically)."""
+        """Write one entry to its own file (atomically)."""
         if self.directory is None:
             return
         # Write then rename, so an interruption never leaves half a file.
         tmp = self._path(key).with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(value, allow_nan=True))
         os.replace(tmp, self._path(key))
+
+
+def _as_number(value: Any, what: str, *, finite: bool = False) -> float:
+    """Return ``value`` as a float, or raise ValueError if it is not a number."""
+    # bool is an int to Python but never a number that was written here.
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{what} is {value!r}, not a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too long for a float
+        raise ValueError(f"{what} is not a float") from None
+    if finite and not np.isfinite(number):
+        raise ValueError(f"{what} is {value!r}, not a finite number")
+    return number
+
+
+def _parse_evaluation(value: Any, n_splits: int) -> _Evaluation:
+    """Return the evaluation written as ``value``, checked against ``n_splits``."""
+    fields = {"scores", "fit_time", "score_time"}
+    if not isinstance(value, dict) or set(value) != fields:
+        raise ValueError(f"expected a mapping with keys {sorted(fields)}")
+    scores = value["scores"]
+    if not isinstance(scores, list) or len(scores) != n_splits:
+        raise ValueError(f"'scores' is not a list of {n_splits} scores")
+    # Scores are stored as the scorer gave them, NaN for a failed fit; times
+    # are sums of durations.
+    return _Evaluation(
+        scores=[_as_number(s, "a score") for s in scores],
+        fit_time=_as_number(value["fit_time"], "'fit_time'", finite=True),
+        score_time=_as_number(value["score_time"], "'score_time'", finite=True),
+    )
+
+
+def _parse_meta_features(value: Any) -> dict[str, float]:
+    """Return the meta-features written as ``value``: names to finite or NaN."""
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping of meta-feature names to values")
+    parsed = {name: _as_number(v, repr(name)) for name, v in value.items()}
+    # Undefined measures are stored as NaN, never as infinities.
+    infinite = [name for name, v in parsed.items() if np.isinf(v)]
+    if infinite:
+        raise ValueError(f"meta-features {infinite} are infinite")
+    return parsed
 
 
 def _dataset_key(dataset: Dataset) -> str:
@@ -142,11 +216,12 @@ def _evaluate_portfolio(
     for i, (dataset, data_key) in enumerate(zip(datasets, dataset_keys)):
         classifier = dataset.task == "classification"
         folds = check_cv(cv, dataset.y, classifier=classifier)
+        n_splits = folds.get_n_splits(dataset.X, dataset.y)
+        parse = functools.partial(_parse_evaluation, n_splits=n_splits)
         for j, config_key in enumerate(config_keys):
             key = _evaluation_key(data_key, config_key, folds, scoring)
-            cached = cache.get(key)
-            if cached is not None:
-                evaluation = _Evaluation(**cached)
+            evaluation = cache.get(key, parse)
+            if evaluation is not None:
                 scores[i, j], fit_times[i, j] = evaluation.mean, evaluation.fit_time
             else:
                 todo.append((i, j, key, folds))

@@ -21,7 +21,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._sklearn import HasMethods, Interval, StrOptions, _fit_context
 from ._datasets import Dataset, check_datasets
-from ._evaluation import _dataset_key, _DiskCache, _evaluate_portfolio
+from ._evaluation import (
+    _dataset_key,
+    _DiskCache,
+    _evaluate_portfolio,
+    _parse_meta_features,
+)
 from ._metafeatures import MetaFeatureExtractor, _as_matrix, _feature_names
 from ._portfolio import Portfolio, default_portfolio
 
@@ -272,7 +277,7 @@ class AlgorithmRecommender(BaseEstimator):
         settings = joblib.hash(sorted(self._extractor.get_params().items()))[:16]
         keys = keys or [_dataset_key(d) for d in datasets]
         keys = [f"{key}_{settings}" for key in keys]
-        described: list[Any] = [cache.get(key) for key in keys]
+        described: list[Any] = [cache.get(key, _parse_meta_features) for key in keys]
         missing = [i for i, d in enumerate(described) if d is None]
         if missing:
             computed = self._extractor._describe([datasets[i] for i in missing])
