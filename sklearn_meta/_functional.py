@@ -10,31 +10,93 @@ No family owns them, so every family imports them from here.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 
 __all__: list[str] = []
+
+
+#: One lock per module that ``_functional_call`` runs (weakly held).
+_MODULE_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MODULE_LOCKS_GUARD = threading.Lock()
+
+
+def _functional_call(module: nn.Module, params: dict, args: tuple):
+    """Call ``module`` with ``params`` in place of its own, safely from threads.
+
+    :func:`torch.func.functional_call` swaps the parameters into the module
+    object for the duration of the call, and a fitted learner shares its
+    module with every estimator adapted from it: two threads predicting at
+    once would run with each other's weights. The module's own lock makes the
+    swaps of one module take turns; other modules run in parallel.
+    """
+    with _module_lock(module):
+        return functional_call(module, params, args)
+
+
+def _module_lock(module: nn.Module) -> threading.RLock:
+    """Return the lock that ``module``'s parameter swaps hold."""
+    with _MODULE_LOCKS_GUARD:
+        return _MODULE_LOCKS.setdefault(module, threading.RLock())
+
+
+def _named_parameters(module: nn.Module, swapped: nn.Module) -> dict:
+    """Return ``module``'s own parameters by name, never another call's.
+
+    ``swapped`` is the part of ``module`` that :func:`_functional_call` runs:
+    while another thread's call is running, its attributes hold that call's
+    weights, so they are read when no call is.
+    """
+    with _module_lock(swapped):
+        return dict(module.named_parameters())
+
+
+@dataclass(frozen=True)
+class _NormCall:
+    """How a task-wise batch-norm layer normalises the calls of one context.
+
+    ``rows=None`` normalises a batch by its own statistics; ``rows=n`` by
+    those of its first ``n`` rows (the support set). ``fixed`` is a
+    ``(var, mean)`` pair to normalise with instead of computing them (the
+    support statistics an adapted state keeps). While ``recorded`` is a
+    list, each call appends the ``(var, mean)`` it computed.
+    """
+
+    rows: int | None = None
+    fixed: tuple[torch.Tensor, torch.Tensor] | None = None
+    recorded: list | None = None
+
+
+#: The settings of the batch-norm layers in the current thread (and context),
+#: by layer. They are per call, not per module: a meta-learner and all its
+#: adapted estimators share one module object, and threads that predict with
+#: them at once must not see each other's settings.
+_NORM_CALLS: ContextVar[dict[int, _NormCall] | None] = ContextVar(
+    "norm_calls", default=None
+)
+_DEFAULT_CALL = _NormCall()
 
 
 class _SupportBatchNorm(nn.Module):
     """Batch normalisation with the statistics of the support rows of a task.
 
-    ``rows=None`` normalises a batch by its own statistics (the inner loop, as
-    in the MAML paper); ``rows=n`` normalises every row by the statistics of
-    the first ``n`` (the support set), so a query's output does not depend on
-    the other queries it comes with. Written with plain tensor operations, it
+    By default a batch is normalised by its own statistics (the inner loop, as
+    in the MAML paper); a :class:`_MetaModel` context can make every row
+    normalised by the statistics of the first ``n`` rows (the support set), so
+    a query's output does not depend on the other queries it comes with, or by
+    statistics kept from adaptation. Written with plain tensor operations, it
     gives each task its own statistics under :func:`torch.func.vmap` (which
     ``nn.BatchNorm2d`` with running statistics does not).
     """
-
-    rows: int | None = None
-    #: ``(var, mean)`` to normalise with instead of computing them: the support
-    #: statistics an adapted state keeps, so a prediction need not carry the
-    #: support rows.
-    fixed: tuple[torch.Tensor, torch.Tensor] | None = None
-    #: While not None, each call appends the ``(var, mean)`` it computed.
-    recorded: list | None = None
 
     def __init__(self, norm: nn.modules.batchnorm._BatchNorm):
         super().__init__()
@@ -50,14 +112,15 @@ class _SupportBatchNorm(nn.Module):
         """Normalise ``x`` ``(n, C, ...)`` by the chosen statistics; scale, shift."""
         # Not F.batch_norm: under vmap on CUDA it queries memory formats, which
         # vmap does not support; and on the CPU it was no faster here.
-        if self.fixed is not None:
-            var, mean = self.fixed
+        call = (_NORM_CALLS.get() or {}).get(id(self), _DEFAULT_CALL)
+        if call.fixed is not None:
+            var, mean = call.fixed
         else:
-            ref = x if self.rows is None else x[: self.rows]
+            ref = x if call.rows is None else x[: call.rows]
             dims = (0, *range(2, x.dim()))
             var, mean = torch.var_mean(ref, dim=dims, unbiased=False)
-            if self.recorded is not None:
-                self.recorded.append((var, mean))
+            if call.recorded is not None:
+                call.recorded.append((var, mean))
         scale = torch.rsqrt(var + self.eps)
         if self.weight is not None:
             scale = scale * self.weight
@@ -103,15 +166,25 @@ class _MetaModel(nn.Module):
         self.lrs = lrs
         self._norms = [m for m in body.modules() if isinstance(m, _SupportBatchNorm)]
 
-    def set_norm_rows(self, rows: int | None) -> None:
-        """Normalise by the first ``rows`` rows of each call (None: all rows)."""
-        for norm in self._norms:
-            norm.rows = rows
+    @contextmanager
+    def norm_calls(self, **changes) -> Iterator[None]:
+        """Within the ``with`` block, in this thread, change how norms normalise.
 
-    def set_norm_stats(self, stats: list | None) -> None:
-        """Normalise with ``stats`` (one ``(var, mean)`` per norm), or compute them."""
+        ``changes`` are fields of :class:`_NormCall` for every norm layer:
+        ``rows``, or ``fixed`` as a list with one ``(var, mean)`` per layer.
+        Settings of other layers, and outer blocks' other fields, stay.
+        """
+        calls = dict(_NORM_CALLS.get() or {})
         for i, norm in enumerate(self._norms):
-            norm.fixed = None if stats is None else stats[i]
+            mine = dict(changes)
+            if "fixed" in changes and changes["fixed"] is not None:
+                mine["fixed"] = changes["fixed"][i]
+            calls[id(norm)] = replace(calls.get(id(norm), _DEFAULT_CALL), **mine)
+        token = _NORM_CALLS.set(calls)
+        try:
+            yield
+        finally:
+            _NORM_CALLS.reset(token)
 
     def record_norm_stats(self, forward) -> list | None:
         """Run ``forward()`` and return the statistics each norm computed.
@@ -119,14 +192,15 @@ class _MetaModel(nn.Module):
         None when a norm layer ran other than once (a layer used twice), whose
         statistics cannot be replayed in order.
         """
-        for norm in self._norms:
-            norm.recorded = []
+        recorded: list[list] = [[] for _ in self._norms]
+        calls = dict(_NORM_CALLS.get() or {})
+        for norm, mine in zip(self._norms, recorded, strict=True):
+            calls[id(norm)] = replace(calls.get(id(norm), _DEFAULT_CALL), recorded=mine)
+        token = _NORM_CALLS.set(calls)
         try:
             forward()
-            recorded = [norm.recorded for norm in self._norms]
         finally:
-            for norm in self._norms:
-                norm.recorded = None
+            _NORM_CALLS.reset(token)
         if any(len(r) != 1 for r in recorded):
             return None
         return [r[0] for r in recorded]

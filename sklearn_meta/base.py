@@ -442,5 +442,9 @@ class BaseMetaLearner(
             # skorch's EarlyStopping stops training this way (as in skorch's nets).
             pass
         self.notify("on_train_end", X=X, y=y)
+        # A fitted learner predicts in inference mode: batch-norm layers use
+        # their running statistics, so a prediction does not depend on the
+        # other samples it comes with.
+        self.module_.eval()
         self._fit_pool(pool)
         return self

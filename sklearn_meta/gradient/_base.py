@@ -17,15 +17,17 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 from torch.nn import functional as F
 
 from .._classifier import MetaClassifierMixin
 from .._episodes import _SCORING_CHUNK
 from .._functional import (
     _ClassHead,
+    _functional_call,
     _gradient_steps,
     _MetaModel,
+    _named_parameters,
     _replace_batch_norm,
 )
 from .._random import Stream, _stream
@@ -111,11 +113,8 @@ class BaseGradientLearner(BaseMetaLearner):
 
     def _meta_params(self) -> dict[str, torch.Tensor]:
         """Return the meta-learned initialisation: every parameter but step sizes."""
-        return {
-            name: p
-            for name, p in self.module_.named_parameters()
-            if not name.startswith("lrs.")
-        }
+        params = _named_parameters(self.module_, self.module_.body)
+        return {name: p for name, p in params.items() if not name.startswith("lrs.")}
 
     def _lrs(self) -> dict[str, torch.Tensor] | None:
         """Return the meta-learned step sizes by parameter key (None: fixed)."""
@@ -143,11 +142,8 @@ class BaseGradientLearner(BaseMetaLearner):
     def _features(self, fast: dict, X: torch.Tensor, rows: int | None):
         """Compute body features ``(n, D)`` of ``X`` under fast weights ``fast``."""
         body = {k[5:]: v for k, v in fast.items() if k.startswith("body.")}
-        self.module_.set_norm_rows(rows)
-        try:
-            return functional_call(self.module_.body, body, (X,)).flatten(1)
-        finally:
-            self.module_.set_norm_rows(None)
+        with self.module_.norm_calls(rows=rows):
+            return _functional_call(self.module_.body, body, (X,)).flatten(1)
 
     def _head(self, fast: dict, z: torch.Tensor) -> torch.Tensor:
         """Compute outputs of features ``z`` under fast weights ``fast``."""
@@ -364,11 +360,8 @@ class BaseGradientLearner(BaseMetaLearner):
         stats = state.get("norm_stats")
         if stats is None:
             return self._query_outputs(state["params"], state.get("support"), X)
-        self.module_.set_norm_stats(stats)
-        try:
+        with self.module_.norm_calls(fixed=stats):
             z = self._features(state["params"], X, None)
-        finally:
-            self.module_.set_norm_stats(None)
         return self._head(state["params"], z)
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):

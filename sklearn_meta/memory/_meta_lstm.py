@@ -10,7 +10,7 @@ from torch import nn
 from torch.func import vmap
 
 from .._docs import _GRADIENT_VALUES, fill_doc
-from .._functional import _ClassHead, _MetaModel, _replace_batch_norm
+from .._functional import _ClassHead, _MetaModel, _named_parameters, _replace_batch_norm
 from .._sklearn import Interval
 from ..base import MetaClassifierMixin
 from ..gradient import BaseGradientLearner
@@ -295,10 +295,9 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
 
     def _meta_params(self) -> dict[str, torch.Tensor]:
         """Return the learner's initial parameters (the LSTM's initial cell state)."""
+        params = _named_parameters(self.module_, self.module_.body)
         return {
-            name: p
-            for name, p in self.module_.named_parameters()
-            if not name.startswith("update_rule.")
+            name: p for name, p in params.items() if not name.startswith("update_rule.")
         }
 
     def _task_losses(self, batch: _EpisodeBatch):

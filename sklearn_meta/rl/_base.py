@@ -21,6 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch.func import vmap
 
+from .._functional import _named_parameters
 from .._modules import _make_module, _probe_module, _resolve_device
 from .._persistence import _TorchStateMixin
 from .._random import Stream, _as_generator, _draw_seed, _stream, _torch_generator
@@ -301,7 +302,8 @@ class _BaseMetaPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
 
     def _params(self) -> dict:
         """Return the meta-learned parameters, detached."""
-        return {k: v.detach() for k, v in self.module_.named_parameters()}
+        params = _named_parameters(self.module_, self.module_.net)
+        return {k: v.detach() for k, v in params.items()}
 
     def _acting_with(self) -> tuple[_BaseMetaPolicy, dict]:
         return self, self._params()

@@ -10,7 +10,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from .._functional import _gradient_steps
+from .._functional import _gradient_steps, _named_parameters
 from .._random import SCORING_SEED, Stream, _as_generator, _stream, _torch_generator
 from .._sklearn import Interval, validate_params
 from ._adapted import AdaptedPolicy
@@ -212,7 +212,7 @@ class MAMLPolicy(_BaseMetaPolicy):
 
     def _task_params(self, n_tasks: int, track: bool) -> dict:
         """Expand the meta-parameters to fast weights ``(n_tasks, ...)``."""
-        meta = dict(self.module_.named_parameters())
+        meta = _named_parameters(self.module_, self.module_.net)
         if not track:
             meta = {k: v.detach() for k, v in meta.items()}
         return {k: v.expand(n_tasks, *v.shape) for k, v in meta.items()}

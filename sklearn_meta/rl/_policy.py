@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from torch.func import functional_call
 from torch.nn import functional as F
+
+from .._functional import _functional_call
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -39,7 +40,7 @@ class _PolicyModel(nn.Module):
         """Logits or Gaussian means ``(..., n_out)`` of observations ``(..., d)``."""
         net = {k[4:]: v for k, v in params.items() if k.startswith("net.")}
         shape = obs.shape[:-1]
-        out = functional_call(self.net, net, (obs.reshape(-1, obs.shape[-1]),))
+        out = _functional_call(self.net, net, (obs.reshape(-1, obs.shape[-1]),))
         return out.reshape(*shape, out.shape[-1])
 
     def log_prob(

@@ -51,12 +51,9 @@ def _reference_meta_gradient(learner, batch, steps, first_order):
     n_tasks = len(batch.X_support)
 
     def forward(params, X, rows):
-        for norm in model._norms:
-            norm.rows = rows
         body = {k[5:]: v for k, v in params.items() if k.startswith("body.")}
-        z = functional_call(model.body, body, (X,)).flatten(1)
-        for norm in model._norms:
-            norm.rows = None
+        with model.norm_calls(rows=rows):
+            z = functional_call(model.body, body, (X,)).flatten(1)
         return F.linear(z, params["head.weight"], params["head.bias"])
 
     total = 0
