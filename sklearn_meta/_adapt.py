@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._persistence import _TorchStateMixin
-from ._validation import _check_X
+from ._validation import _check_finite_outputs, _check_X
 
 __all__ = ["adapt"]
 
@@ -72,7 +72,9 @@ class _AdaptedEstimator(_TorchStateMixin, BaseEstimator):
         check_is_fitted(self)
         X = _check_X(self, X, reset=False, sample_shape=self.learner_.sample_shape_)
         self.learner_.module_.eval()
-        return self.learner_._predict_logits(self.state_, X)
+        return _check_finite_outputs(
+            self.learner_._predict_logits(self.state_, X), self
+        )
 
 
 def adapt(estimator, X_support, y_support):

@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._adapt import _AdaptedEstimator
-from ._validation import _Pool
+from ._validation import _check_finite_outputs, _Pool
 
 __all__ = ["AdaptedClassifier", "MetaClassifierMixin"]
 
@@ -86,7 +86,8 @@ class MetaClassifierMixin(ClassifierMixin):
                 "parameters were reloaded with load_params. Call "
                 "adapt(X_support, y_support) to get a classifier for a task."
             )
-        return _softmax_numpy(self._predict_logits(self.pool_state_, X))
+        logits = self._predict_logits(self.pool_state_, X)
+        return _softmax_numpy(_check_finite_outputs(logits, self))
 
     def predict(self, X) -> np.ndarray:
         """Predict the class of each sample among the classes seen in ``fit``.

@@ -15,7 +15,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._adapt import _AdaptedEstimator
-from ._validation import _NUMERIC_TARGETS, _check_targets, _Pool
+from ._validation import (
+    _NUMERIC_TARGETS,
+    _check_finite_outputs,
+    _check_targets,
+    _Pool,
+)
 from .tasks import EpisodeSampler
 
 __all__ = ["AdaptedRegressor", "MetaRegressorMixin"]
@@ -116,7 +121,8 @@ class MetaRegressorMixin(RegressorMixin):
                 "were reloaded with load_params. Call adapt(X_support, y_support) "
                 "to get a regressor for a task."
             )
-        return self._predict_logits(self.pool_state_, X).double().cpu().numpy()
+        outputs = _check_finite_outputs(self._predict_logits(self.pool_state_, X), self)
+        return outputs.double().cpu().numpy()
 
     def adapt(self, X_support, y_support) -> AdaptedRegressor:
         """Adapt to a support set; return a new fitted regressor.

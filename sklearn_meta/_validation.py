@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
@@ -217,3 +218,19 @@ def _check_pool(
     targets = _check_targets(y, len(X), target_shape, estimator)
     codes = np.zeros(len(X), dtype=np.int64) if group_codes is None else group_codes
     return _Pool(X, codes, None, targets, group_codes, group_names)
+
+
+def _check_finite_outputs(outputs, estimator):
+    """Return ``outputs`` (a tensor), or raise if any of them is not finite.
+
+    Finite but huge inputs (``1e30`` is a legal float32) can overflow inside
+    a network; a prediction made of NaN or infinity must not pass as an
+    answer.
+    """
+    if not bool(torch.isfinite(outputs).all()):
+        raise ValueError(
+            f"{type(estimator).__name__} computed non-finite outputs for X: its "
+            "values are too large for float32 arithmetic in this network. Scale X "
+            "as the training data was scaled."
+        )
+    return outputs

@@ -287,10 +287,12 @@ class BaseMetaLearner(
     def _step_optimizer(self, batches: list[_EpisodeBatch]) -> None:
         """Apply the meta-gradient held in ``.grad``.
 
+        A non-finite gradient stops training before it reaches the weights.
         The callbacks see it first (``on_grad_computed``, as in skorch), then
         it is clipped to ``max_grad_norm`` when the learner has that
         parameter, then the optimiser steps.
         """
+        self._check_finite_gradients()
         self.notify(
             "on_grad_computed",
             named_parameters=list(self.module_.named_parameters()),
@@ -302,6 +304,25 @@ class BaseMetaLearner(
         if max_norm is not None:
             nn.utils.clip_grad_norm_(self.module_.parameters(), max_norm)
         self.optimizer_.step()
+
+    def _check_finite_gradients(self) -> None:
+        """Raise, naming the epoch and batch, if a meta-gradient is not finite.
+
+        Buffers are checked too: a batch-norm layer's running statistics are
+        updated by the forward pass, before any gradient.
+        """
+        tensors = [p.grad for p in self.module_.parameters() if p.grad is not None]
+        tensors += [b for b in self.module_.buffers() if b.is_floating_point()]
+        if not tensors or torch.stack([torch.isfinite(t).all() for t in tensors]).all():
+            return
+        epoch = len(self.history_)
+        batch = len(self.history_[-1]["batches"]) if epoch else 0
+        raise ValueError(
+            f"Meta-training met a non-finite number at epoch {epoch}, batch "
+            f"{batch}: the data or the learning rate are too large for float32 "
+            "arithmetic. Scale the inputs (for instance with "
+            "sklearn.preprocessing.StandardScaler) or lower lr."
+        )
 
     def _valid_step(self, batches: list[_EpisodeBatch]) -> dict:
         """Losses and scores of meta-validation ``batches``, without gradients."""

@@ -4,12 +4,14 @@ import re
 
 import numpy as np
 import pytest
+from torch import nn
 
 import sklearn_meta._validation as validation
 from sklearn_meta import (
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
+    MANNClassifier,
     PrototypicalClassifier,
 )
 from sklearn_meta._random import Stream
@@ -194,3 +196,36 @@ def test_images_without_a_channel_axis_get_the_same_message_everywhere(
     adapted = image_learner.adapt(images[:10, None], y[:10])
     with pytest.raises(ValueError, match=msg):
         adapted.predict(images[:10])
+
+
+@pytest.mark.parametrize(
+    "cls, flat",
+    [(PrototypicalClassifier, False), (MAMLClassifier, True), (MANNClassifier, True)],
+    ids=["metric", "gradient", "memory"],
+)
+def test_fit_stops_at_non_finite_numbers_naming_epoch_and_batch(cls, flat, digits):
+    """Check that a 1e30 pool stops meta-training with the epoch and batch named.
+
+    1e30 is a legal float32, but squares overflow inside the network; a fit
+    that met NaN or infinity leaves no fitted weights behind.
+    """
+    X, y = digits
+    X = X.reshape(len(X), -1) if flat else X
+    extra = {"max_classes": 10} if cls is MANNClassifier else {}
+    learner = fast(cls, **extra)
+    msg = r"non-finite number at epoch 1, batch 1: .* Scale the inputs"
+    with pytest.raises(ValueError, match=msg):
+        learner.fit(X * 1e30, y)
+    assert not hasattr(learner, "module_")
+
+
+def test_predictions_that_would_be_non_finite_raise(fitted_classifier):
+    """Check that predict and adapted predict raise rather than answer with NaN."""
+    X, y = _tabular()
+    huge = X[:5] * 1e30
+    learner = fast(PrototypicalClassifier, module=nn.Linear(4, 8)).fit(X, y)
+    with pytest.raises(ValueError, match="computed non-finite outputs for X"):
+        learner.predict(huge)
+    adapted = learner.adapt(X[::8], y[::8])
+    with pytest.raises(ValueError, match="AdaptedClassifier computed non-finite"):
+        adapted.predict_proba(huge)
