@@ -6,44 +6,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from sklearn.base import ClassifierMixin, RegressorMixin
 from torch import nn
 
-from sklearn_meta import (
-    ANILClassifier,
-    ANILRegressor,
-    FineTuneClassifier,
-    MAMLClassifier,
-    MAMLRegressor,
-    MANNClassifier,
-    MatchingNetworkClassifier,
-    MetaLSTMClassifier,
-    MetaSGDClassifier,
-    MetaSGDRegressor,
-    PrototypicalClassifier,
-    ReptileClassifier,
-    ReptileRegressor,
-    SiameseClassifier,
-)
+from sklearn_meta import MANNClassifier, MetaLSTMClassifier
 from sklearn_meta.datasets import make_sinusoid_tasks
 
-from ._settings import fast
+from ._settings import FAST_PARAMS, fast
 
 N_THREADS = 8
 CALLS_PER_THREAD = 6
 
-CLASSIFIERS = [
-    PrototypicalClassifier,
-    MatchingNetworkClassifier,
-    SiameseClassifier,
-    FineTuneClassifier,
-    MAMLClassifier,
-    ANILClassifier,
-    MetaSGDClassifier,
-    ReptileClassifier,
-    MetaLSTMClassifier,
-    MANNClassifier,
-]
-REGRESSORS = [MAMLRegressor, ANILRegressor, MetaSGDRegressor, ReptileRegressor]
+#: Every learner of the registry, by task type.
+CLASSIFIERS = [cls for cls in FAST_PARAMS if issubclass(cls, ClassifierMixin)]
+REGRESSORS = [cls for cls in FAST_PARAMS if issubclass(cls, RegressorMixin)]
 
 
 @pytest.fixture(autouse=True)
