@@ -89,10 +89,11 @@ class _TorchStateMixin:
             delattr(self, attr)
 
     def _inference_copy(self):
-        """Make a shallow copy that keeps what prediction needs, frozen in time.
+        """Make a copy that keeps what prediction needs, frozen in time.
 
-        ``fit`` always builds new modules, so the copy's references stay valid
-        whatever happens to the original later.
+        ``copy.copy`` goes through the pickling methods above, so the copy has
+        modules of its own: a later ``load_params`` (which loads weights in
+        place) or ``fit`` of the original leaves it as it was.
         """
         frozen = copy.copy(self)
         for attr in self._training_only:

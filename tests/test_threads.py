@@ -54,9 +54,9 @@ _TABULAR = {MANNClassifier: {"max_classes": 5}, MetaLSTMClassifier: {}}
 def test_classifiers_predict_the_same_from_many_threads(cls, digits):
     """Check that threads sharing a learner get the serial answers exactly.
 
-    Adapted estimators share their meta-learner's module, and the first
-    prediction of a fitted learner adapts to the training pool: both from
-    eight threads at once.
+    One adapted estimator shared by eight threads, and the first prediction
+    of a fitted learner (which adapts it to the training pool, in place) made
+    by eight threads at once.
     """
     X, y = digits
     if cls in _TABULAR:
