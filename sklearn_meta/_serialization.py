@@ -542,6 +542,8 @@ class Decoder:
 
     def _decode_enum(self, node):
         cls = _resolve(node["module"], node["name"])
+        if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+            raise ValueError(f"{node['module']}.{node['name']} is not an enum.")
         return self._keep(node, cls(self.decode(node["value"])))
 
     def _decode_namedtuple(self, node):

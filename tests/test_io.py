@@ -214,6 +214,8 @@ def _replace_first(node, kind, **changes):
         ("object", "subprocess", "Popen"),
         ("class", "builtins", "eval"),
         ("object", "sklearn_meta_evil_module", "Thing"),
+        ("function", "torch.hub", "load"),
+        ("object", "torch.nn.modules.module", "register_module_forward_hook"),
     ],
 )
 def test_crafted_file_naming_unsafe_code_is_refused_before_importing(
@@ -232,7 +234,28 @@ def test_crafted_file_naming_unsafe_code_is_refused_before_importing(
     with pytest.raises(UntrustedTypesError, match=f"{module}.{name}.*trusted=") as info:
         load(path)
     assert info.value.untrusted == [f"{module}.{name}"]
-    assert module not in sys.modules or module in ("os", "subprocess", "builtins")
+    assert "sklearn_meta_evil_module" not in sys.modules
+
+
+def test_a_trusted_class_cannot_be_called_as_an_enum_or_a_named_tuple(tmp_path):
+    """Check that trusted classes are only built the way their node type says."""
+    path = tmp_path / "model.skm"
+    dump(fast(MAMLRegressor, optimizer=torch.optim.SGD), path)
+    for kind, message in (("enum", "an enum"), ("namedtuple", "a named tuple")):
+        _rewrite_schema(
+            path,
+            lambda schema, kind=kind: _replace_first(
+                schema["root"],
+                "class" if kind == "enum" else "enum",
+                type=kind,
+                module="sklearn_meta.selection",
+                name="AlgorithmRecommender",
+                value="/tmp",
+                items=[],
+            ),
+        )
+        with pytest.raises(ValueError, match=f"is not {message}"):
+            load(path)
 
 
 class UserNet(nn.Module):
