@@ -125,7 +125,7 @@ class MetaClassifierMixin(ClassifierMixin):
         """
         return AdaptedClassifier(self).fit(X_support, y_support)
 
-    def score(self, X, y, groups=None) -> float:
+    def score(self, X, y=None, groups=None) -> float:
         """Mean accuracy over ``n_eval_episodes`` episodes drawn from ``(X, y)``.
 
         This is the few-shot evaluation: each episode adapts to its own support
@@ -133,13 +133,15 @@ class MetaClassifierMixin(ClassifierMixin):
         never seen in ``fit``. Episodes come from a fixed seed, so different
         models are scored on the same episodes. For the mean with its 95%
         confidence interval use :func:`sklearn_meta.model_selection.episodic_score`.
+        Given tasks instead of a pool, it adapts to each task's support set and
+        scores its query set.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
-            A labelled pool.
-        y : array-like of shape (n_samples,)
-            Labels.
+        X : array-like of shape (n_samples, ...) or sequence of Task
+            A labelled pool, or tasks (then ``y`` and ``groups`` must be None).
+        y : array-like of shape (n_samples,), default=None
+            Labels of the pool.
         groups : array-like of shape (n_samples,), default=None
             Draw each episode within a group.
 

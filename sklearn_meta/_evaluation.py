@@ -8,15 +8,49 @@ adapt to many episodes drawn from a pool and score each on its queries.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._episodes import _is_task_collection
 from ._random import SCORING_SEED, _as_generator
 from ._validation import _check_pool, _Pool
-from .tasks import EpisodeSampler
+from .tasks import EpisodeSampler, _check_task
 
 __all__: list[str] = []
+
+
+class SeenClassesWarning(UserWarning):
+    """Few-shot scores on classes seen in ``fit``: inflated, not few-shot.
+
+    Raised by a classifier's ``score`` and by
+    :func:`~sklearn_meta.model_selection.episodic_score` when most classes of the
+    pool scored were in the pool the learner was meta-trained on, which is what
+    ``cross_val_score(clf, X, y, cv=3)`` does (its stratified folds share every
+    class). Cross-validate with :class:`~sklearn_meta.model_selection.ClassKFold`
+    instead; silence it with ``warnings.simplefilter("ignore",
+    SeenClassesWarning)`` when scoring training classes on purpose.
+    """
+
+
+def _warn_if_seen(learner, pool: _Pool) -> None:
+    """Warn when most of the classes scored were classes of the training pool."""
+    seen = getattr(learner, "classes_", None)
+    if seen is None or pool.classes is None:
+        return
+    share = float(np.isin(pool.classes, seen).mean())
+    if share > 0.5:
+        warnings.warn(
+            f"{share:.0%} of the classes scored were in the pool "
+            f"{type(learner).__name__} was meta-trained on, so these few-shot "
+            "scores are inflated. Score classes never seen in fit; to "
+            "cross-validate, pass cv=sklearn_meta.model_selection.ClassKFold(5) "
+            "instead of a stratified split.",
+            SeenClassesWarning,
+            stacklevel=4,
+        )
 
 
 class _PoolPredictionMixin:
@@ -113,6 +147,25 @@ class _EpisodicEvaluationMixin:
         episodes.
         """
         check_is_fitted(self)
+        if _is_task_collection(X, y):
+            given = [
+                name
+                for name, value in (
+                    ("y", y),
+                    ("groups", groups),
+                    ("n_way", n_way),
+                    ("k_shot", k_shot),
+                    ("n_query", n_query),
+                    ("n_episodes", n_episodes),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"Scoring tasks takes the tasks alone: each brings its own "
+                    f"support and query sets, so {', '.join(given)} must be None."
+                )
+            return self._task_scores(X)
         pool = _check_pool(
             self,
             X,
@@ -122,6 +175,8 @@ class _EpisodicEvaluationMixin:
             reset=False,
             target_shape=getattr(self, "_y_shape_", None),
         )
+        if self._classification and groups is None:
+            _warn_if_seen(self, pool)
         n_way = (self.n_way if n_way is None else n_way) if self._classification else 1
         sampler = EpisodeSampler._from_codes(
             pool.codes,
@@ -146,3 +201,32 @@ class _EpisodicEvaluationMixin:
                 n_way if self._classification else 0,
             )
             return self._episode_scores(outputs, y_query).cpu().numpy()
+
+    def _task_scores(self, tasks) -> np.ndarray:
+        """Adapt to each task's support set and score its query set; one score each."""
+        scores = []
+        self.module_.eval()
+        with torch.no_grad():
+            for i, task in enumerate(tasks):
+                Xs, ys, Xq, yq, n_classes = _check_task(task, i, self._classification)
+                if Xs.shape[1:] != tuple(self.sample_shape_):
+                    raise ValueError(
+                        f"Task {i} has samples of shape {Xs.shape[1:]}, but "
+                        f"{type(self).__name__} was fitted on samples of shape "
+                        f"{tuple(self.sample_shape_)}."
+                    )
+                if not self._classification:
+                    ys = self._check_targets(ys, f"Task {i}'s y_support")
+                    yq = self._check_targets(yq, f"Task {i}'s y_query")
+                state = self._adapt(
+                    torch.from_numpy(Xs).to(self.device_),
+                    torch.as_tensor(ys, device=self.device_),
+                    n_classes,
+                )
+                outputs = self._predict_logits(state, Xq)
+                scores.append(
+                    self._episode_scores(outputs[None], torch.as_tensor(yq)[None])
+                )
+        if not scores:
+            raise ValueError("Scoring tasks needs at least one task; got none.")
+        return torch.cat(scores).cpu().numpy()

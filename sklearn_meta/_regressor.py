@@ -143,19 +143,21 @@ class MetaRegressorMixin(RegressorMixin):
         """
         return AdaptedRegressor(self).fit(X_support, y_support)
 
-    def score(self, X, y, groups=None) -> float:
+    def score(self, X, y=None, groups=None) -> float:
         """Mean R² over ``n_eval_episodes`` tasks drawn from ``(X, y, groups)``.
 
         Each episode is a random support/query split of one group (of the
         whole pool without groups): the learner adapts to the support part and
-        is scored on the query part. Episodes come from a fixed seed.
+        is scored on the query part. Episodes come from a fixed seed. Given
+        tasks instead of a pool, it adapts to each task's support set and
+        scores its query set.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, ...)
-            A pool of samples.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Targets.
+        X : array-like of shape (n_samples, ...) or sequence of Task
+            A pool of samples, or tasks (then ``y`` and ``groups`` must be None).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets of the pool.
         groups : array-like of shape (n_samples,), default=None
             The task of each sample.
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
 __all__: list[str] = []
@@ -79,8 +79,16 @@ def _check_X(
 
 
 def _check_ndim(shape) -> None:
-    """Raise unless ``shape`` (None: unknown) is that of tabular data or images."""
-    if shape is not None and len(shape) not in (2, 4):
+    """Raise unless ``shape`` (None: unknown) is that of tabular data or images.
+
+    Images are channels-first, as torch takes them. A last axis of 1, 3 or 4
+    behind two axes larger than 4 is the channels-last layout of PIL, TensorFlow and
+    most NumPy image code, which would otherwise be read as that many pixels
+    across, so it is refused with the transpose that fixes it.
+    """
+    if shape is None:
+        return
+    if len(shape) not in (2, 4):
         hint = (
             " For single-channel images add the channel axis, X[:, None]."
             if len(shape) == 3
@@ -91,6 +99,50 @@ def _check_ndim(shape) -> None:
             "4-dimensional (n_samples, channels, height, width) for images; got "
             f"shape {tuple(shape)}.{hint}"
         )
+    if len(shape) == 4 and shape[3] in (1, 3, 4) and min(shape[1:3]) > 4:
+        height, width, channels = shape[1:]
+        raise ValueError(
+            f"X has shape {tuple(shape)}, which looks like channels-last images "
+            f"({height}x{width} pixels with {channels} channel(s)); sklearn_meta "
+            "takes images channels-first, (n_samples, channels, height, width). "
+            "Pass X.transpose(0, 3, 1, 2) (for a torch tensor, X.permute(0, 3, 1, "
+            "2))."
+        )
+
+
+def _check_class_labels(y, name: str = "y") -> np.ndarray:
+    """Validate class labels as scikit-learn does, with messages that name the fix.
+
+    Labels are numbers or strings, one kind per array. Continuous values,
+    labels mixing numbers and strings, and labels that are not scalars (tuples,
+    say) are refused, each with what to do instead.
+    """
+    values = np.asarray(y) if not isinstance(y, np.ndarray) else y
+    if values.dtype == object:
+        kinds = {
+            "string" if isinstance(v, str) else "number" if np.isscalar(v) else "other"
+            for v in values.ravel()
+        }
+        if "other" in kinds:
+            odd = next(v for v in values.ravel() if not np.isscalar(v))
+            raise ValueError(
+                f"{name} holds a label of type {type(odd).__name__} ({odd!r}); class "
+                "labels must be numbers or strings. Encode other values as strings "
+                "or integer codes first."
+            )
+        if len(kinds) > 1:
+            raise ValueError(
+                f"{name} mixes numbers and strings as class labels; use one kind, "
+                f"for instance np.asarray({name}).astype(str)."
+            )
+    if values.dtype.kind == "f" and type_of_target(values) == "continuous":
+        examples = ", ".join(f"{v:.4g}" for v in np.unique(values)[:3])
+        raise ValueError(
+            f"{name} looks continuous ({examples}, ...): classifiers need class "
+            "labels. For regression use a regressor (MAMLRegressor, say); if these "
+            "values are labels, pass them as integers or strings."
+        )
+    return y
 
 
 def _check_length(name: str, values: np.ndarray, n_samples: int, what: str) -> None:
@@ -103,7 +155,7 @@ def _check_length(name: str, values: np.ndarray, n_samples: int, what: str) -> N
 
 def _check_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate class labels; return the sorted classes and each sample's code."""
-    y = column_or_1d(y, warn=True)
+    y = column_or_1d(_check_class_labels(y), warn=True)
     _check_length("y", y, n_samples, "label")
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ._random import _as_generator
+from ._validation import _check_class_labels
 
 __all__ = ["EpisodeSampler", "Task", "sample_tasks"]
 
@@ -368,8 +369,10 @@ def _stratified_sample(y: np.ndarray, size: int, rng) -> np.ndarray:
 
 def _encode_task_labels(task: Task, index: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Re-map a classification task's labels to ``0..n_classes-1``."""
-    classes, ys = np.unique(np.asarray(task.y_support), return_inverse=True)
-    yq = np.asarray(task.y_query)
+    y_support = _check_class_labels(task.y_support, f"Task {index}'s y_support")
+    y_query = _check_class_labels(task.y_query, f"Task {index}'s y_query")
+    classes, ys = np.unique(np.asarray(y_support), return_inverse=True)
+    yq = np.asarray(y_query)
     pos = np.searchsorted(classes, yq)
     pos = np.clip(pos, 0, len(classes) - 1)
     unknown = classes[pos] != yq

@@ -2,12 +2,13 @@
 
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
 import sklearn
 from scipy.stats import norm
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import (
@@ -610,3 +611,83 @@ def test_episodic_scorer_receives_groups_through_metadata_routing():
     assert len(seen) == 3
     for fold_groups, (_, test) in zip(seen, GroupKFold(3).split(X, y, groups)):
         np.testing.assert_array_equal(fold_groups, groups[test])
+
+
+# --------------------------------------------------------------------------
+# Scoring tasks, and scores on classes seen in fit
+# --------------------------------------------------------------------------
+
+
+def _digits_tabular():
+    from sklearn_meta.datasets import load_digits_images
+
+    X, y = load_digits_images(return_X_y=True)
+    return X.reshape(len(X), -1), y
+
+
+def test_score_and_episodic_score_take_tasks_as_fit_does():
+    """Check that scoring tasks equals adapting to each and scoring its queries."""
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_meta import PrototypicalClassifier, adapt
+    from sklearn_meta.tasks import sample_tasks
+
+    X, y = _digits_tabular()
+    learner = PrototypicalClassifier(
+        n_way=3, n_query=3, max_epochs=1, episodes_per_epoch=10, random_state=0
+    )
+    tasks = sample_tasks(
+        X[y >= 5], y[y >= 5], n_tasks=6, n_way=3, k_shot=1, n_query=3, random_state=0
+    )
+    learner.fit(X[y < 5], y[y < 5])
+    by_hand = [
+        learner.adapt(t.X_support, t.y_support).score(t.X_query, t.y_query)
+        for t in tasks
+    ]
+    result = episodic_score(learner, tasks)
+    np.testing.assert_allclose(result.scores, by_hand)
+    assert learner.score(tasks) == pytest.approx(np.mean(by_hand))
+    assert make_episodic_scorer()(learner, iter(tasks)) == pytest.approx(
+        np.mean(by_hand)
+    )
+    # A pipeline transforms each task's samples first.
+    pipe = make_pipeline(StandardScaler(), clone(learner)).fit(X[y < 5], y[y < 5])
+    by_hand = [
+        adapt(pipe, t.X_support, t.y_support).score(t.X_query, t.y_query)
+        for t in tasks
+    ]
+    np.testing.assert_allclose(episodic_score(pipe, tasks).scores, by_hand)
+    with pytest.raises(ValueError, match=r"takes the tasks alone.*y, k_shot must"):
+        episodic_score(learner, tasks, y[:3], k_shot=2)
+
+
+def test_regressors_score_tasks():
+    """Check a regressor's score on tasks against its adapted R² by hand."""
+    from sklearn_meta import MAMLRegressor
+    from sklearn_meta.datasets import make_sinusoid_tasks
+
+    learner = MAMLRegressor(max_epochs=1, episodes_per_epoch=20, random_state=0)
+    learner.fit(make_sinusoid_tasks(n_tasks=20, random_state=0))
+    tasks = make_sinusoid_tasks(n_tasks=4, random_state=1)
+    by_hand = [
+        learner.adapt(t.X_support, t.y_support).score(t.X_query, t.y_query)
+        for t in tasks
+    ]
+    assert learner.score(tasks) == pytest.approx(np.mean(by_hand), rel=1e-5)
+
+
+def test_scoring_classes_seen_in_fit_warns_and_points_to_class_kfold():
+    """Check the warning of stratified cross-validation, and its absence."""
+    from sklearn_meta import PrototypicalClassifier
+    from sklearn_meta.model_selection import SeenClassesWarning
+
+    X, y = _digits_tabular()
+    learner = PrototypicalClassifier(
+        n_way=3, max_epochs=1, episodes_per_epoch=5, n_eval_episodes=5, random_state=0
+    )
+    with pytest.warns(SeenClassesWarning, match=r"100% of the classes.*ClassKFold"):
+        cross_val_score(learner, X, y, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeenClassesWarning)
+        cross_val_score(learner, X, y, cv=ClassKFold(2))
+        learner.fit(X[y < 5], y[y < 5]).score(X[y >= 5], y[y >= 5])

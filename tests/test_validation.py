@@ -13,6 +13,7 @@ from sklearn_meta import (
     MAMLRegressor,
     MANNClassifier,
     PrototypicalClassifier,
+    Task,
 )
 from sklearn_meta._random import Stream
 from sklearn_meta.tasks import EpisodeSampler
@@ -229,3 +230,50 @@ def test_predictions_that_would_be_non_finite_raise(fitted_classifier):
     adapted = learner.adapt(X[::8], y[::8])
     with pytest.raises(ValueError, match="AdaptedClassifier computed non-finite"):
         adapted.predict_proba(huge)
+
+
+def test_channels_last_images_are_refused_with_the_transpose(fitted_classifier):
+    """Check that (n, H, W, C) images are refused everywhere, naming the fix."""
+    X, y = _tabular(n_features=192)
+    channels_last = X.reshape(len(X), 8, 8, 3)
+    msg = r"looks like channels-last images \(8x8 pixels with 3 channel\(s\)\).*"
+    msg += re.escape("X.transpose(0, 3, 1, 2)")
+    with pytest.raises(ValueError, match=msg):
+        fast(PrototypicalClassifier).fit(channels_last, y)
+    learner = fast(PrototypicalClassifier).fit(channels_last.transpose(0, 3, 1, 2), y)
+    with pytest.raises(ValueError, match=msg):
+        learner.adapt(channels_last[:10], y[:10])
+    with pytest.raises(ValueError, match=msg):
+        learner.predict(channels_last[:10])
+    # Channels-first images whose width is small are not mistaken for it.
+    wide = X.reshape(len(X), 3, 64, 1)
+    fast(PrototypicalClassifier).fit(wide, y)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.array([1, "a"] * 24, dtype=object), "mixes numbers and strings"),
+        (
+            np.array([(i % 6, 0) for i in range(48)] + [None], dtype=object)[:-1],
+            "holds a label of type tuple",
+        ),
+        (np.linspace(-3.18, 2.5, 48), r"looks continuous \(-3\.18, .*use a regressor"),
+    ],
+    ids=["mixed", "tuples", "continuous"],
+)
+def test_labels_a_classifier_cannot_take_get_a_message_naming_the_fix(labels, message):
+    """Check mixed, non-scalar and continuous labels, in a pool and in tasks."""
+    X, _ = _tabular()
+    with pytest.raises(ValueError, match=message):
+        fast(PrototypicalClassifier).fit(X, labels)
+    task = Task(X[:6], labels[:6], X[6:12], labels[6:12])
+    with pytest.raises(ValueError, match=f"Task 0's y_support {message}"):
+        fast(PrototypicalClassifier).fit([task])
+
+
+def test_labels_of_one_kind_are_accepted_whatever_the_kind():
+    """Check that string, integer and integral float labels all train."""
+    X, y = _tabular()
+    for labels in (y, y.astype(str), y.astype(float), np.array(list("abcdef"))[y]):
+        assert len(fast(PrototypicalClassifier).fit(X, labels).classes_) == 6

@@ -17,7 +17,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 from sklearn.utils.validation import check_is_fitted
 
+from .._episodes import _is_task_collection
 from .._sklearn import Interval, validate_params
+from ..tasks import Task
 
 __all__ = [
     "EpisodicScore",
@@ -222,8 +224,18 @@ def _meta_learner_and_data(estimator: Any, X: ArrayLike) -> tuple[Any, ArrayLike
         )
     check_is_fitted(estimator)
     if isinstance(estimator, Pipeline) and len(estimator) > 1:
-        X = estimator[:-1].transform(X)
+        transform = estimator[:-1].transform
+        if _is_task_collection(X):
+            X = [_transform_task(task, transform) for task in X]
+        else:
+            X = transform(X)
     return final, X
+
+
+def _transform_task(task: Task, transform) -> Task:
+    """Return ``task`` with both sample sets passed through ``transform``."""
+    X_support, X_query = transform(task.X_support), transform(task.X_query)
+    return Task(X_support, task.y_support, X_query, task.y_query)
 
 
 @validate_params(
@@ -240,7 +252,7 @@ def _meta_learner_and_data(estimator: Any, X: ArrayLike) -> tuple[Any, ArrayLike
 def episodic_score(
     estimator: Any,
     X: ArrayLike,
-    y: ArrayLike,
+    y: ArrayLike | None = None,
     *,
     groups: ArrayLike | None = None,
     n_way: int | None = None,
@@ -264,11 +276,14 @@ def episodic_score(
         :class:`~sklearn.pipeline.Pipeline` ending in one (``X`` then goes
         through the pipeline's transformers first).
 
-    X : array-like of shape (n_samples, ...)
-        The pool to draw episodes from.
+    X : array-like of shape (n_samples, ...) or sequence of Task
+        The pool to draw episodes from, or the tasks to score (each adapted to
+        its support set and scored on its query set; ``y``, ``groups`` and
+        the episode settings must then be None).
 
-    y : array-like of shape (n_samples,)
-        Class labels (classification) or targets (regression with ``groups``).
+    y : array-like of shape (n_samples,), default=None
+        Class labels (classification) or targets (regression with ``groups``)
+        of the pool.
 
     groups : array-like of shape (n_samples,), default=None
         Task ids: each group is one task with its own labels. None draws
@@ -376,7 +391,7 @@ class _EpisodicScorer:
         self.return_ci = return_ci
 
     def __call__(
-        self, estimator: Any, X: ArrayLike, y: ArrayLike, **kwargs: Any
+        self, estimator: Any, X: ArrayLike, y: ArrayLike | None = None, **kwargs: Any
     ) -> float | dict[str, float]:
         """Return the mean episodic score, or a dict with its interval."""
         groups = kwargs.pop("groups", None)

@@ -35,6 +35,14 @@ _RANDOM_STATE = [None, numbers.Integral, np.random.RandomState, np.random.Genera
 
 
 def _check_task_sampler(task_sampler) -> None:
+    if isinstance(task_sampler, type):
+        # A class is callable too, but calling it with a random state builds a
+        # sampler with that state as its first parameter.
+        raise TypeError(
+            f"task_sampler must be an instance, not the class "
+            f"{task_sampler.__name__}: pass {task_sampler.__name__}() (with its "
+            "parameters, if any)."
+        )
     if not callable(task_sampler):
         raise TypeError(
             "task_sampler must be a callable that takes a random state and returns "
