@@ -27,6 +27,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+	$(PY) -m pytest -m load
 
 lint: setup
 	$(PY) -m ruff check .

@@ -10,6 +10,8 @@ checkpoint (which restores the history) draws what the original run drew.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 
 import numpy as np
@@ -42,6 +44,9 @@ class Stream(IntEnum):
     FIRST_ENV = 6
     #: Meta-RL: the episodes of an adaptation given no ``random_state``.
     ADAPT_EPISODES = 7
+    #: Torch's global generator during one training epoch (dropout in the
+    #: module), keyed by the epoch.
+    EPOCH_TORCH = 8
 
 
 def _as_generator(random_state) -> np.random.Generator:
@@ -67,3 +72,17 @@ def _stream(seed: int, stream: Stream, *key: int) -> np.random.Generator:
 def _torch_generator(rng: np.random.Generator, device) -> torch.Generator:
     """Return a torch generator on ``device`` seeded from ``rng``."""
     return torch.Generator(device=device).manual_seed(int(rng.integers(2**63 - 1)))
+
+
+@contextmanager
+def _torch_seeded(rng: np.random.Generator, device) -> Iterator[None]:
+    """Seed torch's global generator from ``rng`` for a block, then restore it.
+
+    Random layers (dropout) draw from the global generator, on ``device``'s
+    generator when it is a GPU; the caller's random numbers are left untouched.
+    """
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(rng.integers(2**63 - 1)))
+        yield

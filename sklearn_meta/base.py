@@ -39,7 +39,7 @@ from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
 from ._modules import _make_module, _probe_module, _resolve_device, _seeded
 from ._params import _RoutedParamsMixin
 from ._persistence import _CheckpointMixin, _TorchStateMixin
-from ._random import Stream, _draw_seed, _stream
+from ._random import Stream, _draw_seed, _stream, _torch_seeded
 from ._regressor import AdaptedRegressor, MetaRegressorMixin
 from ._sklearn import HasMethods, Interval, RealNotInt, _fit_context
 from ._validation import _check_X
@@ -445,17 +445,25 @@ class BaseMetaLearner(
         )
 
         self.notify("on_train_begin", X=X, y=y)
+        # Epochs a callback restored (skorch's LoadInitState); this fit trains
+        # max_epochs more, so the run spans _resumed_epochs_ + max_epochs.
+        self._resumed_epochs_ = len(self.history_)
         try:
             for _ in range(self.max_epochs):
                 if getattr(train, "exhausted", False):
                     break  # an iterator of tasks ran dry
-                # Each epoch draws from its own seed, so a run resumed from a
-                # checkpoint (which restores the history) draws the same episodes.
-                rng = _stream(self._seed_, Stream.EPOCH, len(self.history_))
+                # Each epoch draws from its own seeds, so a run resumed from a
+                # checkpoint (which restores the history) draws the same episodes
+                # and, in the module (dropout), the same torch random numbers.
+                epoch = len(self.history_)
+                rng = _stream(self._seed_, Stream.EPOCH, epoch)
                 self.history_.new_epoch()
                 self.history_.record("epoch", len(self.history_))
                 self.notify("on_epoch_begin", dataset_train=train, dataset_valid=valid)
-                self._run_epoch(train, rng, training=True)
+                with _torch_seeded(
+                    _stream(self._seed_, Stream.EPOCH_TORCH, epoch), self.device_
+                ):
+                    self._run_epoch(train, rng, training=True)
                 if valid is not None:
                     self._run_epoch(valid, None, training=False)
                 self.notify("on_epoch_end", dataset_train=train, dataset_valid=valid)

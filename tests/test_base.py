@@ -16,10 +16,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from skorch.callbacks import (
     Callback,
-    Checkpoint,
     EarlyStopping,
     GradientNormClipping,
-    LoadInitState,
     LRScheduler,
 )
 from skorch.exceptions import DeviceWarning
@@ -555,23 +553,6 @@ def test_early_stopping_on_meta_validation_stops_and_restores_best(digits):
     clf.fit(X, y)
     assert len(clf.history_) < 30
     assert_same_weights(best["weights"], weights(clf.module_))
-
-
-def test_checkpoint_resume_is_exact(digits, tmp_path):
-    """Check that 2 epochs + resume for 2 more equals 4 epochs straight."""
-    X, y = digits
-    straight = fast(PrototypicalClassifier, max_epochs=4).fit(X, y)
-
-    checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
-    fast(PrototypicalClassifier, max_epochs=2, callbacks=[checkpoint]).fit(X, y)
-    resumed = fast(
-        PrototypicalClassifier,
-        max_epochs=2,
-        callbacks=[LoadInitState(Checkpoint(monitor=None, dirname=str(tmp_path)))],
-    ).fit(X, y)
-    assert len(resumed.history_) == 4
-    assert_same_weights(weights(straight.module_), weights(resumed.module_))
-    np.testing.assert_array_equal(straight.predict_proba(X), resumed.predict_proba(X))
 
 
 def test_lr_scheduler_callback_changes_learning_rate(digits):

@@ -1,15 +1,19 @@
 """Tests that fitted and adapted estimators predict correctly from many threads."""
 
 import copy
+import gc
+import itertools
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.base import ClassifierMixin, RegressorMixin
 from torch import nn
 
-from sklearn_meta import MANNClassifier, MetaLSTMClassifier
+from sklearn_meta import MAMLClassifier, MANNClassifier, MetaLSTMClassifier
 from sklearn_meta.datasets import make_sinusoid_tasks
 
 from ._settings import FAST_PARAMS, fast
@@ -84,3 +88,78 @@ def test_regressors_with_batch_norm_predict_the_same_from_many_threads(cls):
     adapted = learner.adapt(task.X_support, task.y_support)
     X = np.linspace(-5, 5, 23, dtype=np.float32)[:, None]
     _assert_concurrent_equals_serial(adapted.predict, [X[:1], X[:6], X])
+
+
+#: The load test: seconds of serving, of which the first are warm-up.
+LOAD_SECONDS = 12
+WARM_UP_SECONDS = 3
+
+#: Calls the test must make after the warm-up, so that it measures serving and
+#: not a stall: a fifth of the ~2,800 that 8 threads made on a two-core machine
+#: whose other core was busy.
+MIN_CALLS = 500
+
+#: Growth of the resident set allowed from the end of the warm-up to the end:
+#: what does not grow with the calls (torch's and the allocator's per-thread
+#: caches, glibc's arenas) is in place by then; this test measured 6-8 MiB.
+#: Over MIN_CALLS calls, 50 MiB is ~100 KB a call: keeping what a call builds,
+#: a copy of the adapted weights (~440 KB for the Conv4 of 8x8 digits) or the
+#: activations of a 17-query batch (up to ~280 KB a layer), goes over it.
+MAX_RSS_GROWTH = 50 * 2**20
+
+
+def _resident_bytes():
+    """The resident set of this process (VmRSS of /proc/self/status), in bytes."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("/proc/self/status has no VmRSS line")
+
+
+@pytest.mark.slow
+@pytest.mark.load
+@pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads the RSS from /proc"
+)
+def test_serving_from_a_thread_pool_is_exact_and_keeps_memory_flat(digits):
+    """Check that a learner served by 8 threads for seconds stays exact and flat.
+
+    An adapted MAML classifier (task-wise batch norm in its Conv4 backbone)
+    answers predict_proba on fixed query batches from a pool of N_THREADS
+    workers, switching threads every microsecond (the module's fixture), for
+    LOAD_SECONDS: every answer must equal the serial one exactly, no call may
+    raise, and the resident memory may not grow by MAX_RSS_GROWTH after the
+    warm-up.
+    """
+    X, y = digits
+    learner = fast(MAMLClassifier).fit(X[y < 5], y[y < 5])
+    support = np.concatenate([np.flatnonzero(y == c)[:2] for c in (5, 6, 7)])
+    adapted = learner.adapt(X[support], y[support])
+    rest = X[y >= 5]
+    queries = [rest[i : i + n] for i, n in ((0, 1), (10, 5), (40, 17), (100, 64))]
+    expected = [adapted.predict_proba(q) for q in queries]
+    turns = itertools.count()  # next() is atomic under the GIL
+    deadline = time.monotonic() + LOAD_SECONDS
+
+    def serve():
+        """Answer queries until the deadline; return (calls, wrong answers)."""
+        calls = wrong = 0
+        while time.monotonic() < deadline:
+            i = next(turns) % len(queries)
+            wrong += not np.array_equal(adapted.predict_proba(queries[i]), expected[i])
+            calls += 1
+        return calls, wrong
+
+    with ThreadPoolExecutor(N_THREADS) as pool:
+        workers = [pool.submit(serve) for _ in range(N_THREADS)]
+        time.sleep(WARM_UP_SECONDS)
+        warm, calls_at_warm = _resident_bytes(), next(turns)
+        counts = [worker.result() for worker in workers]  # re-raises any error
+    growth = _resident_bytes() - warm
+
+    calls = sum(c for c, _ in counts)
+    assert sum(w for _, w in counts) == 0
+    assert min(c for c, _ in counts) > 0  # every worker served
+    assert calls - calls_at_warm >= MIN_CALLS
+    assert growth < MAX_RSS_GROWTH, f"RSS grew by {growth / 2**20:.1f} MiB"

@@ -33,8 +33,10 @@ _EXTRA = """\
         The inner-loop update. "adam" is Adam with β₁ = 0 (as in the paper),
         its moments kept per task.
     anneal : bool, default=True
-        Decrease the outer step size ``lr`` linearly to zero over the
-        ``max_epochs`` epochs."""
+        Decrease the outer step size ``lr`` linearly to zero over the run's
+        epochs: those restored from a checkpoint (skorch's ``LoadInitState``)
+        and the ``max_epochs`` this fit trains. A fit interrupted and resumed
+        from its checkpoint thus takes the steps of an uninterrupted one."""
 
 
 class _ReptileMixin(BaseGradientLearner):
@@ -73,7 +75,8 @@ class _ReptileMixin(BaseGradientLearner):
         if not self.anneal:
             return self.lr
         per_epoch = -(-self._episodes_per_epoch // self._step_size)
-        total = max(1, self.max_epochs * per_epoch)
+        # The whole run: the epochs restored from a checkpoint and this fit's.
+        total = max(1, (self._resumed_epochs_ + self.max_epochs) * per_epoch)
         # Earlier epochs ran whole (an interrupted fit does not resume them);
         # in this one, training comes before validation and the current step's
         # batch is already open in the history.
