@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import torch
 
 from .._docs import learner_doc
-from .._sklearn import StrOptions
+from .._sklearn import Interval, StrOptions
 from ..base import MetaClassifierMixin, MetaRegressorMixin
 from ..tasks import _EpisodeBatch
 from ._base import BaseGradientLearner
@@ -32,11 +35,15 @@ _EXTRA = """\
     inner_optimizer : {{"sgd", "adam"}}, default="{inner_optimizer}"
         The inner-loop update. "adam" is Adam with β₁ = 0 (as in the paper),
         its moments kept per task.
-    anneal : bool, default=True
-        Decrease the outer step size ``lr`` linearly to zero over the run's
-        epochs: those restored from a checkpoint (skorch's ``LoadInitState``)
-        and the ``max_epochs`` this fit trains. A fit interrupted and resumed
-        from its checkpoint thus takes the steps of an uninterrupted one."""
+    anneal : bool or int, default=True
+        Decrease the outer step size ``lr`` linearly to zero. True anneals over
+        the run's epochs: those restored from a checkpoint (skorch's
+        ``LoadInitState``) and the ``max_epochs`` this fit trains, so a fit
+        interrupted and resumed from its checkpoint takes the steps of an
+        uninterrupted one. An int anneals over that many epochs however
+        training is split (the step stays zero after them): give the total
+        when training in parts on purpose, as in ``anneal=100`` for two fits of
+        50 epochs. False keeps ``lr``."""
 
 
 class _ReptileMixin(BaseGradientLearner):
@@ -49,7 +56,7 @@ class _ReptileMixin(BaseGradientLearner):
             if k != "first_order"
         },
         "inner_optimizer": [StrOptions({"sgd", "adam"})],
-        "anneal": ["boolean"],
+        "anneal": ["boolean", Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     first_order = True  # Reptile is first-order by construction.
@@ -72,11 +79,15 @@ class _ReptileMixin(BaseGradientLearner):
 
     def _outer_lr(self) -> float:
         """Return the outer step size of the current meta-update (annealed)."""
-        if not self.anneal:
-            return self.lr
+        if isinstance(self.anneal, (bool, np.bool_)):
+            if not self.anneal:
+                return self.lr
+            # The whole run: the epochs restored from a checkpoint and this fit's.
+            epochs = self._resumed_epochs_ + self.max_epochs
+        else:
+            epochs = int(self.anneal)
         per_epoch = -(-self._episodes_per_epoch // self._step_size)
-        # The whole run: the epochs restored from a checkpoint and this fit's.
-        total = max(1, (self._resumed_epochs_ + self.max_epochs) * per_epoch)
+        total = max(1, epochs * per_epoch)
         # Earlier epochs ran whole (an interrupted fit does not resume them);
         # in this one, training comes before validation and the current step's
         # batch is already open in the history.
