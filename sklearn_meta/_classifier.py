@@ -115,7 +115,7 @@ class MetaClassifierMixin(ClassifierMixin):
         X_support : array-like of shape (n_support, ...)
             Support samples, of the same sample shape as in ``fit``.
         y_support : array-like of shape (n_support,)
-            Their labels (any hashable values).
+            Their labels (numbers or strings).
 
         Returns
         -------

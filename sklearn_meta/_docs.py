@@ -137,6 +137,27 @@ _ENTRIES: dict[str, _Entry] = {
     "n_eval_episodes": _Entry(
         "n_eval_episodes", "int, default=600", "Episodes :meth:`score` averages over."
     ),
+    "eval_n_way": _Entry(
+        "eval_n_way",
+        "int, default=None",
+        "Classes per evaluation episode: of :meth:`score`, of meta-validation and "
+        "of :func:`~sklearn_meta.model_selection.episodic_score`. None means "
+        "``n_way``. Fix it to compare learners trained with different ``n_way`` "
+        "on one test.",
+    ),
+    "eval_k_shot": _Entry(
+        "eval_k_shot",
+        "int, default=None",
+        "Support examples per class (per task, for regressors) of evaluation "
+        "episodes. None means ``k_shot``. Fix it to search over ``k_shot`` "
+        "with one test protocol.",
+    ),
+    "eval_n_query": _Entry(
+        "eval_n_query",
+        "int, default=None",
+        "Query examples per class (per task, for regressors) of evaluation "
+        "episodes. None means ``n_query``.",
+    ),
     "device": _Entry(
         "device",
         'str or torch.device, default="auto"',
@@ -198,6 +219,8 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "optimizer",
     ),
     "validation": ("train_split", "n_valid_episodes", "n_eval_episodes"),
+    "evaluation": ("eval_n_way", "eval_k_shot", "eval_n_query"),
+    "task_evaluation": ("eval_k_shot", "eval_n_query"),
     "runtime": ("device", "callbacks", "verbose", "random_state", "kwargs"),
     "training_attributes": ("optimizer_", "history_", "callbacks_"),
     "data_attributes": ("n_features_in_", "sample_shape_", "device_"),
@@ -273,11 +296,13 @@ def fill_doc(doc: str, **values) -> str:
     ``**kwargs``, or a group of them (``episode``: ``n_way``, ``k_shot``,
     ``n_query``; ``optimisation``: ``meta_batch_size`` to ``optimizer``;
     ``validation``: ``train_split``, ``n_valid_episodes``,
-    ``n_eval_episodes``; ``runtime``: ``device`` to ``**kwargs``;
-    ``training_attributes`` and ``data_attributes``). ``values`` sets the
-    learner's defaults (``meta_batch_size=1``) and the phrases its entries
-    take (``module_role``, the ``*_note`` clauses); the rest of ``doc`` is
-    kept as written.
+    ``n_eval_episodes``; ``evaluation``: ``eval_n_way``, ``eval_k_shot``,
+    ``eval_n_query`` (``task_evaluation``: the last two); ``runtime``:
+    ``device`` to ``**kwargs``; ``training_attributes`` and
+    ``data_attributes``). ``values`` sets the learner's defaults
+    (``meta_batch_size=1``) and the phrases its entries take
+    (``module_role``, the ``*_note`` clauses); the rest of ``doc`` is kept
+    as written.
 
     Parameters
     ----------
@@ -415,7 +440,10 @@ def learner_doc(
     params += [_render(k, indent, values) for k in ("max_epochs", "episodes_per_epoch")]
     params.append(_render("lr", indent, values, text=lr_doc))
     params += [_render(k, indent, values) for k in ("optimizer", "max_grad_norm")]
-    params += [_render(k, indent, values) for k in ("validation", "runtime")]
+    evaluation = "task_evaluation" if regressor else "evaluation"
+    params += [
+        _render(k, indent, values) for k in ("validation", evaluation, "runtime")
+    ]
 
     module_ = (
         "    module_ : torch.nn.Module\n"

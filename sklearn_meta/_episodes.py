@@ -140,14 +140,15 @@ class _EpisodeSourcesMixin:
     def _fit_targets(self, pool: _Pool) -> None:
         """Learn what the targets say (regressors: their shape)."""
 
-    def _make_sampler(self, pool: _Pool, rows, n_way: int, what: str):
-        """Return a sampler of ``n_way`` episodes over ``pool``'s ``rows``."""
+    def _make_sampler(self, pool: _Pool, rows, episode: tuple, what: str):
+        """Return a sampler of ``episode`` (ways, shots, queries) over ``rows``."""
+        n_way, k_shot, n_query = episode
         try:
             return EpisodeSampler._from_codes(
                 pool.codes[rows],
                 n_way,
-                self.k_shot,
-                self.n_query,
+                k_shot,
+                n_query,
                 classes=pool.classes,
                 group_codes=None if pool.groups is None else pool.groups[rows],
                 group_names=pool.group_names,
@@ -198,7 +199,8 @@ class _EpisodeSourcesMixin:
         if pool.targets is not None:
             targets = torch.from_numpy(pool.targets).to(self.device_)
         what = "Training pool" if valid_idx is None else "Meta-training pool"
-        sampler = self._make_sampler(pool, train_idx, self._train_n_way, what)
+        episode = (self._train_n_way, self.k_shot, self.n_query)
+        sampler = self._make_sampler(pool, train_idx, episode, what)
         if valid_idx is None:
             train = _PoolEpisodes(X_t, sampler, targets)
         else:
@@ -222,7 +224,7 @@ class _EpisodeSourcesMixin:
         sampler = self._make_sampler(
             pool,
             valid_idx,
-            self.n_way if self._classification else 1,
+            self._eval_episode,
             f"Meta-validation split (train_split={self.train_split!r})",
         )
         rows = torch.as_tensor(valid_idx, device=self.device_)

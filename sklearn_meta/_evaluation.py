@@ -177,12 +177,13 @@ class _EpisodicEvaluationMixin:
         )
         if self._classification and groups is None:
             _warn_if_seen(self, pool)
-        n_way = (self.n_way if n_way is None else n_way) if self._classification else 1
+        eval_n_way, eval_k_shot, eval_n_query = self._eval_episode
+        n_way = (eval_n_way if n_way is None else n_way) if self._classification else 1
         sampler = EpisodeSampler._from_codes(
             pool.codes,
             n_way,
-            self.k_shot if k_shot is None else k_shot,
-            self.n_query if n_query is None else n_query,
+            eval_k_shot if k_shot is None else k_shot,
+            eval_n_query if n_query is None else n_query,
             classes=pool.classes,
             group_codes=pool.groups if self._classification else None,
             group_names=pool.group_names,

@@ -69,10 +69,11 @@ class MetaRegressorMixin(RegressorMixin):
             )
         self._set_target_shape(pool.targets.shape[1:])
 
-    def _make_sampler(self, pool: _Pool, rows, n_way: int, what: str):
+    def _make_sampler(self, pool: _Pool, rows, episode: tuple, what: str):
         """Sample support/query splits within each task (group) of ``rows``."""
+        _, k_shot, n_query = episode
         codes = pool.codes[rows]
-        need = self.k_shot + self.n_query
+        need = k_shot + n_query
         counts = np.bincount(codes)
         if (counts[counts > 0] < need).any():
             raise ValueError(
@@ -80,7 +81,7 @@ class MetaRegressorMixin(RegressorMixin):
                 f"{need} samples; the smallest has {counts[counts > 0].min()}. Lower "
                 "k_shot or n_query."
             )
-        return EpisodeSampler._from_codes(codes, 1, self.k_shot, self.n_query)
+        return EpisodeSampler._from_codes(codes, 1, k_shot, n_query)
 
     def _prepare_tasks(self, tasks):
         """Check the tasks and learn the targets' shape from the first."""

@@ -122,6 +122,9 @@ class BaseMetaLearner(
         ],
         "n_valid_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_eval_episodes": [Interval(numbers.Integral, 1, None, closed="left")],
+        "eval_n_way": [None, Interval(numbers.Integral, 2, None, closed="left")],
+        "eval_k_shot": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "eval_n_query": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "callbacks": [None, list],
         "verbose": ["verbose"],
@@ -156,6 +159,22 @@ class BaseMetaLearner(
     def _train_n_way(self) -> int:
         """Classes per training episode (metric learners may train wider)."""
         return self.n_way
+
+    @property
+    def _eval_episode(self) -> tuple[int, int, int]:
+        """``(n_way, k_shot, n_query)`` of evaluation episodes.
+
+        The ``eval_*`` parameters, each defaulting to its training value:
+        ``score``, meta-validation and ``episodic_score`` draw these episodes.
+        Regressors' episodes have one way.
+        """
+
+        def setting(name: str, default: int) -> int:
+            value = getattr(self, f"eval_{name}", None)
+            return default if value is None else value
+
+        n_way = setting("n_way", self.n_way) if self._classification else 1
+        return n_way, setting("k_shot", self.k_shot), setting("n_query", self.n_query)
 
     # -- data ---------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ class Task:
         Inputs of the support set: ``(n, n_features)`` for tabular data,
         ``(n, channels, height, width)`` for images.
     y_support : array-like of shape (n_support,)
-        Labels (classification, any hashable values) or targets (regression).
+        Labels (classification: numbers or strings) or targets (regression).
     X_query : array-like of shape (n_query, ...)
         Inputs of the query set, same trailing shape as ``X_support``.
     y_query : array-like of shape (n_query,)
@@ -118,7 +118,7 @@ class EpisodeSampler:
     Parameters
     ----------
     y : array-like of shape (n_samples,)
-        Class labels of the pool (any hashable values).
+        Class labels of the pool (numbers or strings).
     n_way : int
         Classes per episode.
     k_shot : int

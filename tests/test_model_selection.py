@@ -3,6 +3,7 @@
 import pickle
 import re
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -691,3 +692,89 @@ def test_scoring_classes_seen_in_fit_warns_and_points_to_class_kfold():
         warnings.simplefilter("error", SeenClassesWarning)
         cross_val_score(learner, X, y, cv=ClassKFold(2))
         learner.fit(X[y < 5], y[y < 5]).score(X[y >= 5], y[y >= 5])
+
+
+# --------------------------------------------------------------------------
+# The evaluation protocol: eval_n_way, eval_k_shot, eval_n_query
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sampled_episodes(monkeypatch):
+    """Record ``(n_way, k_shot, n_query)`` of every episode sampler built."""
+    from sklearn_meta.tasks import EpisodeSampler
+
+    seen = []
+    build = EpisodeSampler._from_codes.__func__
+
+    def spy(cls, codes, n_way, k_shot, n_query, **kwargs):
+        seen.append((n_way, k_shot, n_query))
+        return build(cls, codes, n_way, k_shot, n_query, **kwargs)
+
+    monkeypatch.setattr(EpisodeSampler, "_from_codes", classmethod(spy))
+    return seen
+
+
+def _proto(**params):
+    from sklearn_meta import PrototypicalClassifier
+
+    defaults = dict(
+        n_way=3, k_shot=3, n_query=4, max_epochs=1, episodes_per_epoch=5,
+        n_eval_episodes=10, random_state=0,
+    )
+    return PrototypicalClassifier(**{**defaults, **params})
+
+
+def test_score_and_meta_validation_use_the_evaluation_settings(sampled_episodes):
+    """Check that training draws (3, 3, 4) and evaluation (2, 1, 2) episodes."""
+    X, y = _digits_tabular()
+    learner = _proto(eval_n_way=2, eval_k_shot=1, eval_n_query=2, train_split=0.3)
+    learner.fit(X[y < 8], y[y < 8])
+    assert sampled_episodes == [(3, 3, 4), (2, 1, 2)]  # training, meta-validation
+    scored = learner.score(X[y >= 8], y[y >= 8])
+    assert sampled_episodes[-1] == (2, 1, 2)
+    # The same weights scored under the plain settings of that protocol agree.
+    same = clone(learner).set_params(n_way=2, k_shot=1, n_query=2)
+    same.__dict__.update({k: v for k, v in vars(learner).items() if k.endswith("_")})
+    same.set_params(eval_n_way=None, eval_k_shot=None, eval_n_query=None)
+    assert same.score(X[y >= 8], y[y >= 8]) == scored
+    assert episodic_score(learner, X[y >= 8], y[y >= 8]).mean == pytest.approx(scored)
+
+
+def test_a_search_over_k_shot_scores_every_candidate_on_one_protocol(
+    sampled_episodes,
+):
+    """Check that GridSearchCV over k_shot scores all candidates at eval_k_shot."""
+    X, y = _digits_tabular()
+    search = GridSearchCV(
+        _proto(eval_k_shot=1), {"k_shot": [1, 5]}, cv=ClassKFold(2), refit=False
+    ).fit(X, y)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    # 2 candidates x 2 folds: the 5-shot candidate trained 5-shot twice, the
+    # 1-shot one 1-shot twice, and all four test folds were scored 1-shot.
+    assert Counter(sampled_episodes) == {(3, 5, 4): 2, (3, 1, 4): 2 + 4}
+
+
+def test_regressors_score_with_their_evaluation_settings(sampled_episodes):
+    """Check eval_k_shot and eval_n_query of a regressor's score."""
+    from sklearn_meta import MAMLRegressor
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(8), 12)
+    X = rng.normal(size=(len(groups), 2)).astype(np.float32)
+    y = X.sum(1) * (1 + groups % 3)
+    learner = MAMLRegressor(
+        k_shot=5, n_query=5, eval_k_shot=2, eval_n_query=7, max_epochs=1,
+        episodes_per_epoch=10, meta_batch_size=5, n_eval_episodes=5, random_state=0,
+    ).fit(X, y, groups=groups)
+    learner.score(X, y, groups=groups)
+    assert sampled_episodes == [(1, 5, 5), (1, 2, 7)]
+
+
+def test_mann_refuses_evaluation_ways_beyond_its_label_outputs():
+    """Check that eval_n_way > max_classes is refused at fit, naming both."""
+    from sklearn_meta import MANNClassifier
+
+    X, y = _digits_tabular()
+    with pytest.raises(ValueError, match="eval_n_way=6 is larger than max_classes=5"):
+        MANNClassifier(n_way=3, max_classes=5, eval_n_way=6).fit(X, y)

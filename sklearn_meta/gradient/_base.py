@@ -427,6 +427,9 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -451,6 +454,9 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -481,6 +487,8 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -504,6 +512,8 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -181,6 +181,9 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -206,6 +209,9 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -258,6 +264,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -282,6 +290,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

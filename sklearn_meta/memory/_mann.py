@@ -78,6 +78,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         Decay of the usage weights between steps (the paper's gamma).
     %(optimisation)s
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -182,6 +183,9 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -206,6 +210,9 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -230,12 +237,14 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
                 f"{self.memory_size}: every read head writes to a slot of its own. "
                 "Lower n_reads or raise memory_size."
             )
-        if self.n_way > self._n_labels:
-            raise ValueError(
-                f"n_way={self.n_way} is larger than max_classes={self.max_classes}: "
-                "the network has one label input and output per class. Raise "
-                "max_classes or lower n_way."
-            )
+        for name in ("n_way", "eval_n_way"):
+            value = getattr(self, name)
+            if value is not None and value > self._n_labels:
+                raise ValueError(
+                    f"{name}={value} is larger than max_classes={self.max_classes}: "
+                    "the network has one label input and output per class. Raise "
+                    f"max_classes or lower {name}."
+                )
 
     # -- the model -------------------------------------------------------------
 

@@ -166,6 +166,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         Clip the norm of the meta-gradient to this value (the paper's 0.25);
         None does not clip.
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -256,6 +257,9 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -281,6 +285,9 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -159,6 +159,7 @@ class FineTuneClassifier(BaseMetricLearner):
     adapt_lr : float, default=0.01
         Learning rate of those steps.
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -221,6 +222,9 @@ class FineTuneClassifier(BaseMetricLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -242,6 +246,9 @@ class FineTuneClassifier(BaseMetricLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

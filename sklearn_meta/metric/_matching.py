@@ -148,6 +148,7 @@ class MatchingNetworkClassifier(BaseMetricLearner):
         attention towards the nearest support examples.
     %(optimisation)s
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -219,6 +220,9 @@ class MatchingNetworkClassifier(BaseMetricLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -241,6 +245,9 @@ class MatchingNetworkClassifier(BaseMetricLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -50,6 +50,7 @@ class PrototypicalClassifier(BaseMetricLearner):
     %(train_n_way)s
     %(optimisation)s
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -107,6 +108,9 @@ class PrototypicalClassifier(BaseMetricLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -126,6 +130,9 @@ class PrototypicalClassifier(BaseMetricLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -211,6 +211,7 @@ class SiameseClassifier(BaseMetricLearner):
         the contrastive loss (unused with "bce").
     %(optimisation)s
     %(validation)s
+    %(evaluation)s
     %(runtime)s
 
     Attributes
@@ -294,6 +295,9 @@ class SiameseClassifier(BaseMetricLearner):
         train_split=None,
         n_valid_episodes=100,
         n_eval_episodes=600,
+        eval_n_way=None,
+        eval_k_shot=None,
+        eval_n_query=None,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -315,6 +319,9 @@ class SiameseClassifier(BaseMetricLearner):
         self.train_split = train_split
         self.n_valid_episodes = n_valid_episodes
         self.n_eval_episodes = n_eval_episodes
+        self.eval_n_way = eval_n_way
+        self.eval_k_shot = eval_k_shot
+        self.eval_n_query = eval_n_query
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -290,7 +290,8 @@ def episodic_score(
         episodes by class from ``y``.
 
     n_way : int, default=None
-        Classes per episode; None uses the estimator's own setting. The same
+        Classes per episode; None uses the estimator's evaluation setting
+        (``eval_n_way``, which defaults to ``n_way``). The same
         holds for ``k_shot``, ``n_query`` and ``n_episodes``.
 
     k_shot : int, default=None
@@ -462,7 +463,8 @@ def make_episodic_scorer(
     Parameters
     ----------
     n_way : int, default=None
-        Classes per episode; None uses the estimator's own setting. The same
+        Classes per episode; None uses the estimator's evaluation setting
+        (``eval_n_way``, which defaults to ``n_way``). The same
         holds for ``k_shot``, ``n_query`` and ``n_episodes``.
 
     k_shot : int, default=None
