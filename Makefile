@@ -27,7 +27,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
-	$(PY) -m pytest -m load
+	$(PY) -m pytest -m "load or readme"
 
 lint: setup
 	$(PY) -m ruff check .

@@ -163,3 +163,20 @@ def test_serving_from_a_thread_pool_is_exact_and_keeps_memory_flat(digits):
     assert min(c for c, _ in counts) > 0  # every worker served
     assert calls - calls_at_warm >= MIN_CALLS
     assert growth < MAX_RSS_GROWTH, f"RSS grew by {growth / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("adapted", [False, True], ids=["meta-trained", "adapted"])
+def test_policies_act_the_same_from_many_threads(adapted):
+    """Check that a policy shared by eight threads gives the serial actions."""
+    from sklearn_meta.rl import BernoulliBanditTasks, MAMLPolicy, PointNavigationTasks
+
+    bandits = BernoulliBanditTasks(n_arms=3, max_episode_steps=4)
+    policy = fast(MAMLPolicy).fit(bandits)
+    navigation = fast(MAMLPolicy).fit(PointNavigationTasks(max_episode_steps=5))
+    if adapted:
+        policy = policy.adapt(bandits(3))
+        navigation = navigation.adapt(PointNavigationTasks(max_episode_steps=5)(3))
+    observations = [np.zeros((n, 1), dtype=np.float32) for n in (1, 4, 9)]
+    _assert_concurrent_equals_serial(policy.predict_proba, observations)
+    points = np.linspace(-1, 1, 18, dtype=np.float32).reshape(9, 2)
+    _assert_concurrent_equals_serial(navigation.predict, [points[:1], points])
