@@ -64,6 +64,10 @@ class _PoolPredictionMixin:
     changing the estimator's ``__dict__`` (scikit-learn checks that).
     """
 
+    def _after_params_loaded(self) -> None:
+        """Drop the prediction over the pool: it was made with other weights."""
+        self.pool_state_ = None
+
     def _fit_pool(self, pool: _Pool | None) -> None:
         """After meta-training, keep what ``predict`` adapts to (the task types')."""
 

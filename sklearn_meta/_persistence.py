@@ -104,6 +104,9 @@ class _TorchStateMixin:
 class _CheckpointMixin:
     """skorch's ``save_params``/``load_params``, so its ``Checkpoint`` works."""
 
+    def _after_params_loaded(self) -> None:
+        """Drop what the old parameters computed (the learners' hook)."""
+
     def _check_initialized(self, what: str) -> None:
         """Raise NotFittedError naming ``what`` unless the module exists."""
         if not hasattr(self, "module_"):
@@ -197,7 +200,7 @@ class _CheckpointMixin:
             self.module_.load_state_dict(
                 torch.load(f_params, map_location=map_location, weights_only=True)
             )
-            self.pool_state_ = None
+            self._after_params_loaded()
         if f_optimizer is not None and self.optimizer_ is not None:
             self.optimizer_.load_state_dict(
                 torch.load(f_optimizer, map_location=map_location, weights_only=True)

@@ -33,6 +33,7 @@ from skorch.history import History
 from torch import nn
 
 from ._adapt import adapt
+from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _is_task_collection
 from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
@@ -61,6 +62,7 @@ class BaseMetaLearner(
     _PoolPredictionMixin,
     _EpisodicEvaluationMixin,
     _RoutedParamsMixin,
+    _CallbacksMixin,
     _CheckpointMixin,
     _TorchStateMixin,
     BaseEstimator,
@@ -256,43 +258,6 @@ class BaseMetaLearner(
                 ("print_log", PrintLog()),
             ]
         return callbacks
-
-    def _initialize_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
-        """Return the default and the user's callbacks, named and initialised."""
-        callbacks = self._default_callbacks(n_batches)
-        names = {name for name, _ in callbacks}
-        for item in self.callbacks or []:
-            name, cb = item if isinstance(item, tuple) else (type(item).__name__, item)
-            if isinstance(cb, type):
-                cb = cb()
-            if name in names:
-                raise ValueError(
-                    f"Callback name {name!r} is used twice; give callbacks unique "
-                    "names by passing (name, callback) tuples."
-                )
-            names.add(name)
-            callbacks.append((name, cb))
-        return [(name, cb.initialize()) for name, cb in callbacks]
-
-    # -- training ---------------------------------------------------------------
-
-    @property
-    def history(self) -> History:
-        """The training history (skorch's :class:`~skorch.history.History`)."""
-        return self.history_
-
-    def notify(self, method_name: str, **cb_kwargs) -> None:
-        """Call ``method_name`` on every callback, as skorch's nets do.
-
-        Parameters
-        ----------
-        method_name : str
-            The callback hook, for instance ``"on_epoch_end"``.
-        **cb_kwargs : dict
-            Passed to the hook.
-        """
-        for _, cb in self.callbacks_:
-            getattr(cb, method_name)(self, **cb_kwargs)
 
     def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
         """One meta-update on ``batches``: backpropagate the mean loss, step."""

@@ -197,7 +197,7 @@ def test_invalid_parameter_is_named_in_sklearn_wording(digits):
             "must be 2-dimensional .* or 4-dimensional",
         ),
         (np.zeros(20), np.repeat([0, 1], 10), "Expected 2D array, got 1D array"),
-        (np.zeros((20, 4)), np.linspace(0, 1, 20), "Unknown label type"),
+        (np.zeros((20, 4)), np.linspace(0, 1, 20), "looks continuous"),
         (np.zeros((20, 4)), None, "requires y to be passed"),
         (
             np.zeros((20, 4)),

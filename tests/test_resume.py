@@ -221,3 +221,43 @@ def test_dropout_in_the_module_resumes_exactly(cls, pools, tmp_path):
     checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
     resumed = _interrupt_and_resume(cls, pools[cls], checkpoint, module=_dropout_body)
     _assert_same_run(straight, resumed, pools[cls])
+
+
+# -- the policies: each meta-update is an epoch to the callbacks ---------------------
+
+
+def _policy(max_iter, callbacks=None):
+    """A fast bandit policy meta-trained for ``max_iter`` meta-updates."""
+    from sklearn_meta.rl import MAMLPolicy
+
+    return fast(MAMLPolicy, max_iter=max_iter, callbacks=callbacks)
+
+
+def _assert_same_policy(straight, resumed):
+    """Assert equal histories, weights and action probabilities."""
+    assert len(resumed.history_) == len(straight.history_) == _EPOCHS
+    for key in ("train_loss", "return_before", "return_after"):
+        assert resumed.history_[:, key] == straight.history_[:, key]
+    assert_same_weights(weights(straight.module_), weights(resumed.module_))
+    obs = np.zeros((3, 1), dtype=np.float32)
+    np.testing.assert_array_equal(
+        straight.predict_proba(obs), resumed.predict_proba(obs)
+    )
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["split", "interrupted"])
+def test_policies_resume_exactly(interrupted, tmp_path):
+    """Check 2 + 2 meta-updates, and an interrupted run, against 4 at once."""
+    from sklearn_meta.rl import BernoulliBanditTasks
+
+    tasks = BernoulliBanditTasks(n_arms=3, max_episode_steps=4)
+    straight = _policy(_EPOCHS).fit(tasks)
+    checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
+    if interrupted:
+        first = _policy(_EPOCHS, [checkpoint, _InterruptAt(_FIRST + 1)])
+        with pytest.raises(_Interrupted):
+            first.fit(tasks)
+    else:
+        _policy(_FIRST, [checkpoint]).fit(tasks)
+    resumed = _policy(_EPOCHS - _FIRST, [LoadInitState(checkpoint)]).fit(tasks)
+    _assert_same_policy(straight, resumed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABCMeta, abstractmethod
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -19,11 +20,13 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EpochTimer, PrintLog
 from torch.func import vmap
 
+from .._callbacks import _CallbacksMixin
 from .._functional import _named_parameters
 from .._modules import _make_module, _probe_module, _resolve_device
-from .._persistence import _TorchStateMixin
+from .._persistence import _CheckpointMixin, _TorchStateMixin
 from .._random import Stream, _as_generator, _draw_seed, _stream, _torch_generator
 from .._sklearn import Interval, StrOptions, _fit_context
 from ..nn import MLP
@@ -163,7 +166,9 @@ class _PolicyMixin(metaclass=ABCMeta):
         return torch.softmax(out.double(), -1).cpu().numpy()
 
 
-class _BaseMetaPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
+class _BaseMetaPolicy(
+    _PolicyMixin, _CallbacksMixin, _CheckpointMixin, _TorchStateMixin, BaseEstimator
+):
     """A meta-learner of policies over a family of gymnasium environments.
 
     It owns the parameters of the policy and of its episodes and what they
@@ -182,8 +187,17 @@ class _BaseMetaPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
         "normalize_advantages": ["boolean"],
         "max_episode_steps": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "callbacks": [None, list],
+        "verbose": ["verbose"],
         "random_state": ["random_state"],
     }
+
+    def _default_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
+        """Return the callbacks every fit has: the timer and, verbose, the log."""
+        callbacks = [("epoch_timer", EpochTimer())]
+        if self.verbose:
+            callbacks.append(("print_log", PrintLog()))
+        return callbacks
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, task_sampler):

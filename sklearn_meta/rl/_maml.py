@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import time
 
 import numpy as np
 import torch
@@ -11,7 +10,14 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from .._functional import _gradient_steps, _named_parameters
-from .._random import SCORING_SEED, Stream, _as_generator, _stream, _torch_generator
+from .._random import (
+    SCORING_SEED,
+    Stream,
+    _as_generator,
+    _stream,
+    _torch_generator,
+    _torch_seeded,
+)
 from .._sklearn import Interval, validate_params
 from ._adapted import AdaptedPolicy
 from ._base import _RANDOM_STATE, _BaseMetaPolicy, _check_task_sampler
@@ -97,6 +103,13 @@ class MAMLPolicy(_BaseMetaPolicy):
     device : str or torch.device, default="cpu"
         Where the policy runs; "auto" uses CUDA when present. Environments
         step on the CPU, so a small policy is fastest on the CPU too.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Added to the default ones (a timer, and with ``verbose`` a printed
+        log); each meta-update is an epoch to them, so ``Checkpoint`` and
+        ``LoadInitState`` save and resume training exactly (``max_iter`` then
+        counts the meta-updates still to run).
+    verbose : int, default=0
+        Print a log line per meta-update when positive.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the tasks drawn and the actions sampled.
 
@@ -181,6 +194,8 @@ class MAMLPolicy(_BaseMetaPolicy):
         max_episode_steps=None,
         n_eval_tasks=40,
         device="cpu",
+        callbacks=None,
+        verbose=0,
         random_state=None,
     ):
         self.module = module
@@ -202,6 +217,8 @@ class MAMLPolicy(_BaseMetaPolicy):
         self.max_episode_steps = max_episode_steps
         self.n_eval_tasks = n_eval_tasks
         self.device = device
+        self.callbacks = callbacks
+        self.verbose = verbose
         self.random_state = random_state
 
     # -- adaptation by policy gradients ---------------------------------------------
@@ -276,15 +293,31 @@ class MAMLPolicy(_BaseMetaPolicy):
         self._initialize(task_sampler)
         self.optimizer_ = self.optimizer(self.module_.parameters(), lr=self.lr)
         self.history_ = History()
-        for _ in range(self.max_iter):
-            self._meta_step(task_sampler)
+        self.callbacks_ = self._initialize_callbacks(1)
+        # LoadInitState restores the module, the optimiser and the history here.
+        self.notify("on_train_begin", X=task_sampler, y=None)
+        try:
+            for _ in range(self.max_iter):
+                # Each meta-update draws from seeds of its own, so a run resumed
+                # from a checkpoint draws the tasks and actions it would have.
+                update = len(self.history_)
+                self.history_.new_epoch()
+                self.history_.record("epoch", update + 1)
+                self.notify("on_epoch_begin", dataset_train=task_sampler)
+                with _torch_seeded(
+                    _stream(self._seed_, Stream.EPOCH_TORCH, update), self.device_
+                ):
+                    self._meta_step(task_sampler, update)
+                self.notify("on_epoch_end", dataset_train=task_sampler)
+        except KeyboardInterrupt:
+            pass  # skorch's EarlyStopping stops training this way
+        self.notify("on_train_end", X=task_sampler, y=None)
         self.module_.eval()
         return self
 
-    def _meta_step(self, task_sampler) -> None:
-        start = time.perf_counter()
-        # Each meta-update draws from its own seed.
-        rng = _stream(self._seed_, Stream.EPOCH, len(self.history_))
+    def _meta_step(self, task_sampler, update: int) -> None:
+        """Make meta-update number ``update`` (from 0) and record it."""
+        rng = _stream(self._seed_, Stream.EPOCH, update)
         envs = self._sample_envs(task_sampler, rng, self.meta_batch_size)
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
@@ -303,12 +336,12 @@ class MAMLPolicy(_BaseMetaPolicy):
         loss = self._policy_losses(fast, rollouts[-1]).mean()
         loss.backward()
         self.optimizer_.step()
-        self.history_.new_epoch()
-        self.history_.record("epoch", len(self.history_))
+        # One batch per meta-update, as skorch's callbacks (Checkpoint) expect.
+        self.history_.new_batch()
+        self.history_.record_batch("train_loss", loss.item())
         self.history_.record("train_loss", loss.item())
         self.history_.record("return_before", rollouts[0].returns().mean().item())
         self.history_.record("return_after", rollouts[-1].returns().mean().item())
-        self.history_.record("dur", time.perf_counter() - start)
 
     # -- adaptation and evaluation -----------------------------------------------
 
