@@ -145,15 +145,23 @@ def _replace_batch_norm(module: nn.Module) -> None:
 class _ClassHead(nn.Module):
     """A linear head whose rows start equal for every class.
 
-    The meta-learned weight is one vector (and one bias); a task with ``n``
+    The starting weight is one vector (and one bias); a task with ``n``
     classes starts from ``n`` copies of it, so one model adapts to any number
     of ways and any label order (Ye & Chao, 2022). Both start at zero.
+
+    With ``learnable=False`` they stay zero and are not meta-parameters (their
+    ``requires_grad`` is off): when the inner loop is gradient descent (or
+    Adam), rows that start equal move by amounts that do not depend on the
+    shared start, so the start only adds the same number to every class's
+    logit, which the softmax ignores; its meta-gradient is zero to any order.
+    A learned update rule (the Meta-Learner LSTM's gates scale each row by its
+    own gradient) breaks that symmetry, and there it is learned.
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, learnable: bool = True):
         super().__init__()
-        self.weight = nn.Parameter(torch.zeros(dim))
-        self.bias = nn.Parameter(torch.zeros(1))
+        self.weight = nn.Parameter(torch.zeros(dim), requires_grad=learnable)
+        self.bias = nn.Parameter(torch.zeros(1), requires_grad=learnable)
 
 
 class _MetaModel(nn.Module):
@@ -231,6 +239,12 @@ def _gradient_steps(
     with torch.enable_grad():
         if not track:
             fast = {k: v.detach().requires_grad_() for k, v in fast.items()}
+        else:
+            # Weights that are adapted but not meta-learned (a fixed start).
+            fast = {
+                k: v if v.requires_grad else v.detach().requires_grad_()
+                for k, v in fast.items()
+            }
         for step in range(steps):
             loss = task_losses(fast, step).sum()
             grads = torch.autograd.grad(

@@ -100,7 +100,8 @@ class BaseGradientLearner(BaseMetaLearner):
         """Make batch norm task-wise and add the head (and Meta-SGD's step sizes)."""
         _replace_batch_norm(module)
         if isinstance(self, MetaClassifierMixin):
-            head = _ClassHead(dim)
+            # Its shared start cannot change a prediction (see _ClassHead).
+            head = _ClassHead(dim, learnable=False)
         else:
             head = nn.Linear(dim, self.n_outputs_)
         model = _MetaModel(module, head)

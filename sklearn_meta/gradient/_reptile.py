@@ -129,7 +129,8 @@ class _ReptileMixin(BaseGradientLearner):
             k: total * (fast[k][0].numel() // p.numel()) for k, p in meta.items()
         }
         for k, p in meta.items():
-            p.grad = deltas[k] / per_row[k]
+            if p.requires_grad:  # the classifiers' fixed head start is not moved
+                p.grad = deltas[k] / per_row[k]
         for group in self.optimizer_.param_groups:
             group["lr"] = self._outer_lr()
         return self._meta_update(batches, losses, scores, total)

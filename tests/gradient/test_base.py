@@ -61,6 +61,11 @@ def _reference_meta_gradient(learner, batch, steps, first_order):
         fast_weights = {k: v for k, v in meta.items() if not k.startswith("lrs.")}
         fast_weights["head.weight"] = fast_weights["head.weight"].expand(n_classes, -1)
         fast_weights["head.bias"] = fast_weights["head.bias"].expand(n_classes)
+        # Adapted but not meta-learned (the classifiers' fixed head start).
+        fast_weights = {
+            k: v if v.requires_grad else v.detach().requires_grad_()
+            for k, v in fast_weights.items()
+        }
         names = [k for k in fast_weights if adapt_body or k.startswith("head.")]
         X_s, y_s = batch.X_support[i], batch.y_support[i]
         for _ in range(steps):
@@ -75,8 +80,13 @@ def _reference_meta_gradient(learner, batch, steps, first_order):
         out = forward(fast_weights, torch.cat([X_s, batch.X_query[i]]), n_s)[n_s:]
         total = total + F.cross_entropy(out, batch.y_query[i]) / n_tasks
     params = list(model.parameters())
-    grads = torch.autograd.grad(total, params, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    learned = [p for p in params if p.requires_grad]
+    found = torch.autograd.grad(total, learned, allow_unused=True)
+    grads = dict(zip(map(id, learned), found))
+    return [
+        torch.zeros_like(p) if grads.get(id(p)) is None else grads[id(p)]
+        for p in params
+    ]
 
 
 @pytest.mark.parametrize("steps", [1, 3])
@@ -101,14 +111,53 @@ def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_orde
     batch = image_episodes(n_tasks=4, n_way=3, k_shot=2, n_query=2)
     expected = _reference_meta_gradient(learner, batch, steps, first_order)
     got = vectorised_meta_gradient(learner, batch)
-    names = [name for name, _ in learner.module_.named_parameters()]
-    for name, g, e in zip(names, got, expected, strict=True):
-        # The head's bias starts equal for every class, and a shift shared by
-        # all logits changes no softmax: its meta-gradient is zero but for
-        # rounding. Every other term must matter.
-        if name != "head.bias":
-            assert e.abs().max() > 0, name
+    for (name, p), g, e in zip(learner.module_.named_parameters(), got, expected):
+        # Every meta-learned term matters; the head's fixed start gets none.
+        assert (e.abs().max() > 0) == p.requires_grad, name
         torch.testing.assert_close(g, e, rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_the_shared_head_start_cannot_change_the_query_loss(digits, steps):
+    """Check why the classifiers' head start is not meta-learned: zero gradient.
+
+    Made learnable and random, its meta-gradient is zero to float64 rounding
+    (a start shared by every class shifts all logits alike), while the body's
+    is not.
+    """
+    X, y = digits
+    learner = _initialised(
+        fast(MAMLClassifier, module__hidden_channels=4, inner_steps=steps), X, y
+    )
+    with torch.no_grad():
+        for p in learner.module_.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    for p in learner.module_.head.parameters():
+        p.requires_grad_(True)
+    batch = image_episodes(n_tasks=4, n_way=3, k_shot=2, n_query=2)
+    grads = dict(
+        zip(
+            [name for name, _ in learner.module_.named_parameters()],
+            _reference_meta_gradient(learner, batch, steps, first_order=False),
+        )
+    )
+    body = max(g.abs().max() for name, g in grads.items() if name.startswith("body"))
+    for name in ("head.weight", "head.bias"):
+        assert grads[name].abs().max() < 1e-12 * body, name
+
+
+@pytest.mark.parametrize(
+    "cls", [MAMLClassifier, ANILClassifier, MetaSGDClassifier, ReptileClassifier]
+)
+def test_the_head_start_stays_zero_and_out_of_the_optimiser(cls, digits):
+    """Check that the gradient classifiers keep the head's start fixed at zero."""
+    X, y = digits
+    learner = fast(cls).fit(X[y < 5], y[y < 5])
+    head = list(learner.module_.head.parameters())
+    optimised = {id(p) for g in learner.optimizer_.param_groups for p in g["params"]}
+    for p in head:
+        assert not p.requires_grad and id(p) not in optimised
+        assert torch.count_nonzero(p) == 0
 
 
 def test_adapt_leaves_the_meta_learner_unchanged_and_adapts_any_ways(digits):

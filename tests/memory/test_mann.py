@@ -18,6 +18,7 @@ from sklearn_meta.memory._addressing import (
     _least_used,
     _lru_write,
 )
+from sklearn_meta.model_selection import SeenClassesWarning
 from sklearn_meta.tasks import _EpisodeBatch
 
 from .._settings import fast
@@ -190,7 +191,9 @@ def test_mann_learns_to_bind_digits_well_above_chance(flat_digits):
     assert by_instance.shape == (4,)
     assert by_instance[1:].mean() > 0.6, by_instance
     assert by_instance[-1] > by_instance[0] + 0.15, by_instance
-    assert clf.score(X[test], y[test]) > 0.6
+    # Other samples of the training classes: binding is what is measured here.
+    with pytest.warns(SeenClassesWarning):
+        assert clf.score(X[test], y[test]) > 0.6
 
 
 def test_mann_stores_a_pool_sample_that_fits_in_memory(flat_digits):
