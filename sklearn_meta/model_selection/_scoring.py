@@ -330,13 +330,14 @@ def episodic_score(
 
     Examples
     --------
-    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.datasets import load_digits
     >>> from sklearn_meta import PrototypicalClassifier
     >>> from sklearn_meta.model_selection import episodic_score
-    >>> X, y = load_iris(return_X_y=True)
+    >>> X, y = load_digits(return_X_y=True)
     >>> clf = PrototypicalClassifier(n_way=2, k_shot=1, n_query=5, max_epochs=1,
     ...                              episodes_per_epoch=10, random_state=0)
-    >>> result = episodic_score(clf.fit(X[y < 2], y[y < 2]), X, y, n_episodes=600)
+    >>> clf = clf.fit(X[y < 5], y[y < 5])  # scored below on the digits 5-9
+    >>> result = episodic_score(clf, X[y >= 5], y[y >= 5], n_episodes=600)
     >>> result.n_episodes
     600
     >>> print(result.format(percent=True))  # doctest: +SKIP
