@@ -341,7 +341,7 @@ def episodic_score(
     >>> result.n_episodes
     600
     >>> print(result.format(percent=True))  # doctest: +SKIP
-    93.75 ± 1.02 %
+    80.87 ± 1.41 %
     """
     learner, X = _meta_learner_and_data(estimator, X)
     scores = learner._episodic_scores(
