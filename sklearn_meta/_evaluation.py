@@ -75,6 +75,11 @@ class _PoolPredictionMixin:
         """Record the pool sample that ``pool_state_`` adapts to when first used."""
         self._pool_cache_ = {"pending": (X, y, n_classes)}
 
+    def _settle(self) -> None:
+        """Make the pending prediction over the pool, which then drops the pool."""
+        if "pending" in (self.__dict__.get("_pool_cache_") or {}):
+            self.pool_state_  # noqa: B018 (the property computes and keeps it)
+
     @property
     def pool_state_(self):
         """The adaptation to the training pool that ``predict`` uses (or None)."""

@@ -9,7 +9,6 @@ an inference copy shares them.
 
 from __future__ import annotations
 
-import copy
 import io
 import warnings
 
@@ -72,11 +71,17 @@ class _TorchStateMixin:
     the adapted estimators and the policies.
     """
 
-    #: Fitted attributes only training needs; an inference copy drops them.
-    _training_only: tuple[str, ...] = ("optimizer_", "callbacks_")
+    #: Fitted attributes an adapted estimator's frozen copy leaves behind:
+    #: what only training needs, and the prediction over the training pool
+    #: (which holds the pool itself until that prediction is first made).
+    _not_for_inference: tuple[str, ...] = ("optimizer_", "callbacks_", "_pool_cache_")
+
+    def _settle(self) -> None:
+        """Compute whatever is computed lazily, so that a saved copy is small."""
 
     def __getstate__(self):
         """Pack the fitted attributes into one ``torch.save`` blob."""
+        self._settle()
         return _pack_torch_state(super().__getstate__())
 
     def __setstate__(self, state):
@@ -91,13 +96,14 @@ class _TorchStateMixin:
     def _inference_copy(self):
         """Make a copy that keeps what prediction needs, frozen in time.
 
-        ``copy.copy`` goes through the pickling methods above, so the copy has
-        modules of its own: a later ``load_params`` (which loads weights in
-        place) or ``fit`` of the original leaves it as it was.
+        Its fitted torch state goes through the pickling blob above, so the
+        copy has modules of its own: a later ``load_params`` (which loads
+        weights in place) or ``fit`` of the original leaves it as it was.
         """
-        frozen = copy.copy(self)
-        for attr in self._training_only:
-            frozen.__dict__.pop(attr, None)
+        drop = self._not_for_inference
+        state = {k: v for k, v in vars(self).items() if k not in drop}
+        frozen = object.__new__(type(self))
+        frozen.__setstate__(_pack_torch_state(state))
         return frozen
 
 

@@ -276,6 +276,9 @@ class Encoder:
                 f"instances of {kind!r} hold no attribute dictionary, so the safe "
                 "format cannot rebuild them."
             )
+        settle = getattr(obj, "_settle", None)
+        if callable(settle):
+            settle()  # lazily computed state, computed now: a smaller file
         node = self._named("object", kind)
         node["state"] = {
             key: self.encode(value, f"{path}.{key}")

@@ -99,7 +99,8 @@ class BaseMetaLearner(
     - ``_fit_pool(pool)``: what ``fit`` keeps for ``predict``;
     - ``_episode_logits_from_pool(X, support, y_support, query, n_way)``:
       batched evaluation of many episodes drawn from one pool;
-    - ``_training_only``: fitted attributes an inference copy drops.
+    - ``_not_for_inference``: fitted attributes an adapted estimator's frozen
+      copy leaves behind.
 
     The task-type mixins provide ``_classification``, ``_score_name``,
     ``_make_sampler``, ``_fit_targets``, ``_episode_targets`` and
