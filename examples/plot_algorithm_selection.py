@@ -12,6 +12,9 @@ on a generated family of data sets, asks it to rank the portfolio for the
 breast-cancer data set (which it never saw), and compares the ranking with the
 true cross-validated ranking. :class:`~sklearn_meta.selection.MetaSearchCV`
 then evaluates only the top three recommendations.
+
+Run time: about a minute on a 2-core machine (measured with the example pinned
+to one core).
 """
 
 # %%
@@ -21,6 +24,9 @@ then evaluates only the top three recommendations.
 # cross-validation on 30 generated data sets. Set ``cache_dir`` to keep the
 # scores on disk: a second run (or one resumed after an interruption) reads
 # them back instead of refitting.
+import os
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy.stats import spearmanr
@@ -34,6 +40,11 @@ from sklearn_meta.selection import (
     default_portfolio,
     make_meta_datasets,
 )
+
+# Run as a script, the example saves its figures as PNG files in the folder
+# that SKLEARN_META_FIGURES names (by default the current one).
+figures = Path(os.environ.get("SKLEARN_META_FIGURES", "."))
+figures.mkdir(parents=True, exist_ok=True)
 
 full = default_portfolio()
 portfolio = Portfolio(
@@ -94,6 +105,8 @@ ax.set_title(f"breast_cancer: recommended vs actual ranks (Spearman {rho:.2f})")
 ax.invert_xaxis()
 ax.invert_yaxis()
 fig.tight_layout()
+fig.savefig(figures / "plot_algorithm_selection.png")
+plt.show()
 
 # %%
 # With 30 small training data sets the ranking of the whole portfolio is

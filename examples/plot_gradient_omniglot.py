@@ -10,6 +10,9 @@ Omniglot and adapted to 5-way 1-shot tasks from alphabets they have never seen.
 You will learn to meta-train a gradient-based learner on a labelled pool, to
 score it by episodes, and to see how its accuracy grows with the number of
 adaptation steps.
+
+Run time: about 2 to 3.5 minutes on a 2-core machine (measured with the example
+pinned to one core).
 """
 
 # %%
@@ -23,6 +26,11 @@ import matplotlib.pyplot as plt
 from sklearn_meta import ANILClassifier, MAMLClassifier
 from sklearn_meta.datasets import load_omniglot
 from sklearn_meta.model_selection import episodic_score
+
+# Run as a script, the example saves its figures as PNG files in the folder
+# that SKLEARN_META_FIGURES names (by default the current one).
+figures = Path(os.environ.get("SKLEARN_META_FIGURES", "."))
+figures.mkdir(parents=True, exist_ok=True)
 
 here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 data_home = os.environ.get("SKLEARN_META_DATA", here.parents[1] / "shared" / "data")
@@ -92,4 +100,5 @@ ax.set(
 )
 ax.legend()
 fig.tight_layout()
+fig.savefig(figures / "plot_gradient_omniglot.png")
 plt.show()

@@ -11,6 +11,9 @@ whole wave.
 You will learn to meta-train a regressor on tasks, to adapt it to a new task
 with ``adapt``, and to compare it with the same network trained on all tasks
 jointly (a model that has to predict the average wave).
+
+Run time: about a minute on a 2-core machine (measured with the example pinned
+to one core).
 """
 
 # %%
@@ -18,11 +21,19 @@ jointly (a model that has to predict the average wave).
 # -----
 # ``make_sinusoid_tasks`` draws the tasks: amplitude in [0.1, 5], phase in
 # [0, pi], inputs in [-5, 5], 10 support and 10 query points each.
+import os
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from sklearn_meta import MAMLRegressor
 from sklearn_meta.datasets import make_sinusoid_tasks
+
+# Run as a script, the example saves its figures as PNG files in the folder
+# that SKLEARN_META_FIGURES names (by default the current one).
+figures = Path(os.environ.get("SKLEARN_META_FIGURES", "."))
+figures.mkdir(parents=True, exist_ok=True)
 
 train = make_sinusoid_tasks(n_tasks=25_000, random_state=0)
 
@@ -31,7 +42,8 @@ train = make_sinusoid_tasks(n_tasks=25_000, random_state=0)
 # -------------
 # 1,000 meta-iterations of 25 tasks, one inner step of 0.01 (the paper's
 # settings; it trains 70,000 iterations). Each meta-iteration adapts the 25 tasks
-# in one vectorised call: this takes a few seconds on a CPU.
+# in one vectorised call: training this model and the baseline below takes about
+# 20 seconds on one CPU core.
 maml = MAMLRegressor(
     inner_lr=0.01,
     inner_steps=1,
@@ -88,6 +100,7 @@ for ax, task in zip(axes, test):
 axes[0].set_ylabel("y")
 axes[0].legend(fontsize=7, loc="lower left")
 fig.tight_layout()
+fig.savefig(figures / "plot_maml_sinusoid.png")
 plt.show()
 
 # %%

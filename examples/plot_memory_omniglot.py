@@ -14,6 +14,9 @@ You will learn to meta-train both on the background alphabets of Omniglot,
 to adapt them to a new task with ``adapt``, and to measure the MANN's accuracy
 by presentation number: how well it recognises a character the second, third
 or tenth time it sees one.
+
+Run time: about 2.5 minutes on a 2-core machine (measured with the example
+pinned to one core).
 """
 
 # %%
@@ -28,6 +31,11 @@ from torch import nn
 
 from sklearn_meta import MANNClassifier, MetaLSTMClassifier
 from sklearn_meta.datasets import load_omniglot
+
+# Run as a script, the example saves its figures as PNG files in the folder
+# that SKLEARN_META_FIGURES names (by default the current one).
+figures = Path(os.environ.get("SKLEARN_META_FIGURES", "."))
+figures.mkdir(parents=True, exist_ok=True)
 
 here = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 data_home = os.environ.get("SKLEARN_META_DATA", here.parents[1] / "shared" / "data")
@@ -113,6 +121,7 @@ ax.set_ylabel("accuracy (%)")
 ax.set_title("MANN on new Omniglot alphabets, 5 characters per episode")
 ax.legend()
 fig.tight_layout()
+fig.savefig(figures / "plot_memory_omniglot.png")
 plt.show()
 
 # %%

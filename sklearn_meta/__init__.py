@@ -20,6 +20,7 @@ from .metric import (
 )
 from .tasks import Task
 
+#: The version of the package, a PEP 440 string.
 __version__ = "0.1.0.dev0"
 
 __all__ = [

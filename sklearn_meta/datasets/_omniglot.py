@@ -173,7 +173,7 @@ def load_omniglot(
         degrees counter-clockwise (``np.rot90`` with ``k=1, 2, 3``) as new
         classes, multiplying the number of classes by 4. Their labels end in
         "/rot090", "/rot180" and "/rot270"; the unrotated images keep the plain
-        "Alphabet/characterNN" label. None means True for the "vinyals-*"
+        "Alphabet/characterNN" label. None means True for the ``"vinyals-*"``
         splits and False otherwise.
 
     return_X_y : bool, default=False

@@ -178,7 +178,7 @@ class SiameseClassifier(BaseMetricLearner):
     Twin networks with shared weights (one embedding network applied to both
     members of a pair) are meta-learned with a verification task: say whether
     two examples belong to the same class. The similarity of a pair is
-    p(same) = sigmoid(sum_j alpha_j |h1_j - h2_j| + b), a weighted L1 distance
+    ``p(same) = sigmoid(sum_j alpha_j |h1_j - h2_j| + b)``, a weighted L1 distance
     between the embeddings whose weights alpha are meta-learned with the
     embedding. Pairs come from episodes: every (query, support) pair of an
     episode, labelled same or different, with binary cross-entropy weighted so
