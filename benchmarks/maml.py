@@ -1,8 +1,11 @@
 """Speed and memory of MAML meta-iterations: sklearn_meta against higher / learn2learn.
 
 Two workloads, each run by ours and by every peer library that imports, on the
-same data from the same initial weights, in this process (time) and in a fresh
-worker process per row (peak memory):
+same data from the same initial weights, each row in a fresh worker process
+with the torch threads of ``--threads`` (1 and 2 by default). Memory on the
+CPU is the worker's peak resident size (``VmHWM``) and its growth over the
+resident size before the loop (the data and model built); on a GPU, the peak
+allocated memory and its growth:
 
 - ``sinusoid``: the regression benchmark of Finn et al. (2017): an MLP
   1-40-40-1, meta-batch of 25 tasks with K=10 support and 10 query points,
@@ -43,7 +46,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -303,16 +305,34 @@ def make_runner(spec: dict):
     return peer_omniglot(library, spec["steps"], device)
 
 
+def _status_gib(field: str) -> float:
+    """``VmRSS`` or ``VmHWM`` (peak) of this process from /proc, in GiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def worker(spec: dict) -> dict:
-    """Run one row: warm-up, then the median of the repeats, and peak memory."""
+    """Run one row: warm-up, the median of the repeats, peak memory and its growth.
+
+    On the CPU the peak is this fresh process's ``VmHWM`` (``ru_maxrss`` would
+    start from the parent's resident size), and the growth is the peak less
+    the resident size once the data and model are built, before the loop.
+    """
+    torch.set_num_threads(spec["threads"])
     run = make_runner(spec)
+    cuda = torch.device(spec["device"]).type == "cuda"
+    before = torch.cuda.memory_allocated() / 2**30 if cuda else _status_gib("VmRSS")
     run()
     times = [run() for _ in range(spec["repeats"])]
-    if torch.device(spec["device"]).type == "cuda":
-        peak = torch.cuda.max_memory_allocated() / 2**30  # GPU memory
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB
-    return {"seconds": statistics.median(times), "peak_gib": peak}
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else _status_gib("VmHWM")
+    return {
+        "seconds": statistics.median(times),
+        "peak_gib": peak,
+        "growth_gib": peak - before,
+    }
 
 
 def run_row(spec: dict) -> dict:
@@ -337,6 +357,9 @@ def main(argv=None) -> dict:
         help="our task_chunk_size on Omniglot ('none': the whole meta-batch)",
     )
     parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
+    parser.add_argument(
+        "--threads", default="1,2", help="torch threads, each a row of its own"
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -347,48 +370,55 @@ def main(argv=None) -> dict:
     libraries = ["sklearn_meta", *available]
     print(f"peers found: {available or 'none'}", flush=True)
     rows = []
-    for library in libraries:
-        rows.append(
-            run_row(
-                {
-                    "work": "sinusoid",
-                    "library": library,
-                    "iterations": args.sinusoid_iterations,
-                    "repeats": args.repeats,
-                    "device": args.device,
-                }
-            )
-        )
-        print(rows[-1], flush=True)
+    threads_list = [int(t) for t in args.threads.split(",")]
     steps_list = [int(s) for s in args.steps.split(",")]
-    for steps in steps_list:
+    for threads in threads_list:
         for library in libraries:
             spec = {
-                "work": "omniglot",
+                "work": "sinusoid",
                 "library": library,
-                "steps": steps,
+                "iterations": args.sinusoid_iterations,
                 "repeats": args.repeats,
                 "device": args.device,
+                "threads": threads,
             }
-            if library == "sklearn_meta":
-                spec["chunk"] = args.chunk
             rows.append(run_row(spec))
             print(rows[-1], flush=True)
+        for steps in steps_list:
+            for library in libraries:
+                spec = {
+                    "work": "omniglot",
+                    "library": library,
+                    "steps": steps,
+                    "repeats": args.repeats,
+                    "device": args.device,
+                    "threads": threads,
+                }
+                if library == "sklearn_meta":
+                    spec["chunk"] = args.chunk
+                rows.append(run_row(spec))
+                print(rows[-1], flush=True)
 
     gemm = matmul_gflops(args.device)
     flops = {steps: omniglot_flops(steps) for steps in steps_list}
     reference = next((p for p in ("learn2learn", "higher") if p in available), None)
     for row in rows:
-        key = (row["work"], row.get("steps"))
+        key = (row["work"], row.get("steps"), row["threads"])
         ref = next(
             (
                 r
                 for r in rows
-                if r["library"] == reference and (r["work"], r.get("steps")) == key
+                if r["library"] == reference
+                and (r["work"], r.get("steps"), r["threads"]) == key
             ),
             None,
         )
         row["ratio"] = None if ref is None else row["seconds"] / ref["seconds"]
+        row["growth_ratio"] = (
+            None
+            if ref is None or ref["growth_gib"] <= 0
+            else row["growth_gib"] / ref["growth_gib"]
+        )
         row["gflops"] = (
             flops[row["steps"]] / row["seconds"] / 1e9
             if row["work"] == "omniglot"
@@ -403,11 +433,14 @@ def main(argv=None) -> dict:
                     f"{r['work']} {r['steps']} step(s)" if "steps" in r else r["work"]
                 ),
             ),
+            ("threads", "threads"),
             ("library", "library"),
             ("s / meta-iter", "seconds", ".4f"),
             ("peak GiB", "peak_gib", ".2f"),
+            ("growth GiB", "growth_gib", ".3f"),
             ("GFLOP/s", "gflops", ".0f"),
-            ("ratio", "ratio", ".2f"),
+            ("time ratio", "ratio", ".2f"),
+            ("growth ratio", "growth_ratio", ".2f"),
         ],
     )
     print(
