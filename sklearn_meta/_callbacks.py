@@ -17,11 +17,11 @@ __all__: list[str] = []
 
 
 class _CallbacksMixin:
-    """Initialise the default and the user's callbacks; notify them."""
+    """Initialise the default and the user's callbacks; notify them.
 
-    def _default_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
-        """Return the callbacks every fit has (the learner's own list)."""
-        raise NotImplementedError
+    A class using it defines ``_default_callbacks(n_batches)``, the named
+    callbacks every fit has, and the ``callbacks`` parameter.
+    """
 
     def _initialize_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
         """Return the default and the user's callbacks, named and initialised."""
