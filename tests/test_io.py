@@ -47,6 +47,23 @@ def assert_same_tensors(a: nn.Module, b: nn.Module):
         assert sa[key].dtype == sb[key].dtype, key
 
 
+def _assert_same_nested(a, b):
+    """Assert that nested dicts and lists of tensors and scalars are equal."""
+    assert type(a) is type(b)
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            _assert_same_nested(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_nested(x, y)
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b)
+    else:
+        assert a == b
+
+
 def _fitted(cls, digits):
     """A fitted learner, the adapted estimator and what they predict."""
     if issubclass(cls, ClassifierMixin):
@@ -355,3 +372,24 @@ def test_gpu_model_round_trips_on_the_gpu():
         loaded = round_trip(learner)
     assert next(loaded.module_.parameters()).is_cuda
     assert_same_tensors(learner.module_, loaded.module_)
+
+
+def test_a_loaded_learner_checkpoints_like_the_saved_one(digits, tmp_path):
+    """Check that save_params of a loaded learner writes what the original would."""
+    from sklearn_meta import PrototypicalClassifier
+
+    learner, _, _ = _fitted(PrototypicalClassifier, digits)
+    loaded = round_trip(learner)
+    for name, est in (("saved", learner), ("loaded", loaded)):
+        est.save_params(
+            f_params=tmp_path / f"{name}.pt",
+            f_optimizer=tmp_path / f"{name}-opt.pt",
+            f_history=tmp_path / f"{name}.json",
+        )
+    for suffix in (".pt", "-opt.pt"):
+        a = torch.load(tmp_path / f"saved{suffix}", weights_only=True)
+        b = torch.load(tmp_path / f"loaded{suffix}", weights_only=True)
+        _assert_same_nested(a, b)
+    assert (tmp_path / "saved.json").read_text() == (
+        tmp_path / "loaded.json"
+    ).read_text()
