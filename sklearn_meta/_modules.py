@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ._random import _torch_seeded
+
 __all__: list[str] = []
 
 
@@ -36,13 +38,6 @@ def _resolve_device(device) -> torch.device:
             "machine. Use device='auto' to fall back to the CPU."
         )
     return resolved
-
-
-def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
-    """Call ``build()`` with torch's global generator seeded, then restored."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
 
 
 def _make_module(
@@ -87,7 +82,8 @@ def _make_module(
             return copy.deepcopy(module)
         return module(**kwargs)
 
-    built = _seeded(seed, build)
+    with _torch_seeded(seed):  # modules are built on the CPU
+        built = build()
     if not isinstance(built, nn.Module):
         raise TypeError(
             "The 'module' parameter must be a torch.nn.Module instance or a "

@@ -75,14 +75,23 @@ def _torch_generator(rng: np.random.Generator, device) -> torch.Generator:
 
 
 @contextmanager
-def _torch_seeded(rng: np.random.Generator, device) -> Iterator[None]:
-    """Seed torch's global generator from ``rng`` for a block, then restore it.
+def _torch_seeded(seed: int | np.random.Generator, device="cpu") -> Iterator[None]:
+    """Seed torch's global generators for a block, then restore them.
 
-    Random layers (dropout) draw from the global generator, on ``device``'s
-    generator when it is a GPU; the caller's random numbers are left untouched.
+    Module initialisation and random layers (dropout) draw from the global
+    generator of the CPU, or of ``device`` when it is a GPU; this seeds those
+    two from ``seed`` (or from a draw of a generator) and gives the caller
+    back its own states afterwards. Other GPUs' generators are not touched.
     """
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63 - 1))
     device = torch.device(device)
-    devices = [device] if device.type == "cuda" else []
+    devices = []
+    if device.type == "cuda":
+        index = device.index
+        devices = [torch.cuda.current_device() if index is None else index]
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(rng.integers(2**63 - 1)))
+        torch.random.default_generator.manual_seed(seed)
+        for index in devices:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield

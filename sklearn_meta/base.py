@@ -37,7 +37,7 @@ from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _is_task_collection
 from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
-from ._modules import _make_module, _probe_module, _resolve_device, _seeded
+from ._modules import _make_module, _probe_module, _resolve_device
 from ._params import _RoutedParamsMixin
 from ._persistence import _CheckpointMixin, _TorchStateMixin
 from ._random import Stream, _draw_seed, _stream, _torch_seeded
@@ -208,7 +208,8 @@ class BaseMetaLearner(
         )
         dim = self._check_module(module)
         # Seeded like the backbone, leaving the caller's RNG untouched.
-        wrapped = _seeded(self._seed_ + 1, lambda: self._wrap_module(module, dim))
+        with _torch_seeded(self._seed_ + 1):
+            wrapped = self._wrap_module(module, dim)
         return wrapped.to(self.device_)
 
     def _wrap_module(self, module: nn.Module, dim: int) -> nn.Module:
