@@ -9,9 +9,12 @@ meta-update, for the policies) notifies them as skorch's nets do, so skorch's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from skorch.history import History
+
+from ._random import Stream, _stream, _torch_seeded
 
 __all__: list[str] = []
 
@@ -20,8 +23,50 @@ class _CallbacksMixin:
     """Initialise the default and the user's callbacks; notify them.
 
     A class using it defines ``_default_callbacks(n_batches)``, the named
-    callbacks every fit has, and the ``callbacks`` parameter.
+    callbacks every fit has, and the ``callbacks`` parameter; its fit sets
+    ``history_``, ``callbacks_``, ``_seed_`` and ``device_`` before
+    :meth:`_train_epochs`.
     """
+
+    def _train_epochs(
+        self,
+        n_epochs: int,
+        run_epoch: Callable[[int], None],
+        *,
+        X: Any,
+        y: Any,
+        exhausted: Callable[[], bool] = lambda: False,
+        **epoch_kwargs: Any,
+    ) -> None:
+        """Run ``n_epochs`` epochs of ``run_epoch(epoch)``, notifying the callbacks.
+
+        ``on_train_begin`` may restore a checkpoint (skorch's
+        ``LoadInitState``); the run then spans ``_resumed_epochs_`` (the
+        epochs restored) plus ``n_epochs``. Each epoch, numbered from 0 over
+        the whole run, runs with torch's global generator seeded by its
+        number, so random layers (dropout) draw in a resumed run what they
+        drew in the uninterrupted one. skorch's ``EarlyStopping`` stops the
+        loop by raising ``KeyboardInterrupt``, as in skorch's nets;
+        ``exhausted()`` stops it before an epoch (an iterator of tasks ran
+        dry). ``epoch_kwargs`` go to ``on_epoch_begin`` and ``on_epoch_end``.
+        """
+        self.notify("on_train_begin", X=X, y=y)
+        self._resumed_epochs_ = len(self.history_)
+        try:
+            for _ in range(n_epochs):
+                if exhausted():
+                    break
+                epoch = len(self.history_)
+                self.history_.new_epoch()
+                self.history_.record("epoch", epoch + 1)
+                self.notify("on_epoch_begin", **epoch_kwargs)
+                rng = _stream(self._seed_, Stream.EPOCH_TORCH, epoch)
+                with _torch_seeded(rng, self.device_):
+                    run_epoch(epoch)
+                self.notify("on_epoch_end", **epoch_kwargs)
+        except KeyboardInterrupt:
+            pass
+        self.notify("on_train_end", X=X, y=y)
 
     def _initialize_callbacks(self, n_batches: int) -> list[tuple[str, Any]]:
         """Return the default and the user's callbacks, named and initialised."""

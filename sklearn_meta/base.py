@@ -430,33 +430,24 @@ class BaseMetaLearner(
             -(-self._episodes_per_epoch // self._step_size) + n_valid
         )
 
-        self.notify("on_train_begin", X=X, y=y)
-        # Epochs a callback restored (skorch's LoadInitState); this fit trains
-        # max_epochs more, so the run spans _resumed_epochs_ + max_epochs.
-        self._resumed_epochs_ = len(self.history_)
-        try:
-            for _ in range(self.max_epochs):
-                if getattr(train, "exhausted", False):
-                    break  # an iterator of tasks ran dry
-                # Each epoch draws from its own seeds, so a run resumed from a
-                # checkpoint (which restores the history) draws the same episodes
-                # and, in the module (dropout), the same torch random numbers.
-                epoch = len(self.history_)
-                rng = _stream(self._seed_, Stream.EPOCH, epoch)
-                self.history_.new_epoch()
-                self.history_.record("epoch", len(self.history_))
-                self.notify("on_epoch_begin", dataset_train=train, dataset_valid=valid)
-                with _torch_seeded(
-                    _stream(self._seed_, Stream.EPOCH_TORCH, epoch), self.device_
-                ):
-                    self._run_epoch(train, rng, training=True)
-                if valid is not None:
-                    self._run_epoch(valid, None, training=False)
-                self.notify("on_epoch_end", dataset_train=train, dataset_valid=valid)
-        except KeyboardInterrupt:
-            # skorch's EarlyStopping stops training this way (as in skorch's nets).
-            pass
-        self.notify("on_train_end", X=X, y=y)
+
+        def run_epoch(epoch: int) -> None:
+            # Each epoch draws its episodes from its own seed, so a run resumed
+            # from a checkpoint (which restores the history) draws the same.
+            rng = _stream(self._seed_, Stream.EPOCH, epoch)
+            self._run_epoch(train, rng, training=True)
+            if valid is not None:
+                self._run_epoch(valid, None, training=False)
+
+        self._train_epochs(
+            self.max_epochs,
+            run_epoch,
+            X=X,
+            y=y,
+            exhausted=lambda: getattr(train, "exhausted", False),
+            dataset_train=train,
+            dataset_valid=valid,
+        )
         # A fitted learner predicts in inference mode: batch-norm layers use
         # their running statistics, so a prediction does not depend on the
         # other samples it comes with.

@@ -16,7 +16,6 @@ from .._random import (
     _as_generator,
     _stream,
     _torch_generator,
-    _torch_seeded,
 )
 from .._sklearn import Interval, validate_params
 from ._adapted import AdaptedPolicy
@@ -294,24 +293,15 @@ class MAMLPolicy(_BaseMetaPolicy):
         self.optimizer_ = self.optimizer(self.module_.parameters(), lr=self.lr)
         self.history_ = History()
         self.callbacks_ = self._initialize_callbacks(1)
-        # LoadInitState restores the module, the optimiser and the history here.
-        self.notify("on_train_begin", X=task_sampler, y=None)
-        try:
-            for _ in range(self.max_iter):
-                # Each meta-update draws from seeds of its own, so a run resumed
-                # from a checkpoint draws the tasks and actions it would have.
-                update = len(self.history_)
-                self.history_.new_epoch()
-                self.history_.record("epoch", update + 1)
-                self.notify("on_epoch_begin", dataset_train=task_sampler)
-                with _torch_seeded(
-                    _stream(self._seed_, Stream.EPOCH_TORCH, update), self.device_
-                ):
-                    self._meta_step(task_sampler, update)
-                self.notify("on_epoch_end", dataset_train=task_sampler)
-        except KeyboardInterrupt:
-            pass  # skorch's EarlyStopping stops training this way
-        self.notify("on_train_end", X=task_sampler, y=None)
+        # Each meta-update is an epoch to the callbacks, drawing its tasks and
+        # actions from seeds keyed by its number (so a resumed run draws them).
+        self._train_epochs(
+            self.max_iter,
+            lambda update: self._meta_step(task_sampler, update),
+            X=task_sampler,
+            y=None,
+            dataset_train=task_sampler,
+        )
         self.module_.eval()
         return self
 
