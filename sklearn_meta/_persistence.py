@@ -52,15 +52,21 @@ def _unpack_torch_state(state: dict) -> dict:
         and torch.device(device).type == "cuda"
         and not torch.cuda.is_available()
     ):
-        warnings.warn(
-            f"This model was fitted on {device}, which is not available here; its "
-            "tensors were loaded on the CPU and it will run on the CPU.",
-            DeviceWarning,
-            stacklevel=3,
-        )
+        _warn_loaded_on_cpu({str(device)}, stacklevel=4)
         fitted["device_"] = torch.device("cpu")
     state.update(fitted)
     return state
+
+
+def _warn_loaded_on_cpu(devices: set[str], stacklevel: int = 3) -> None:
+    """Warn that a model saved on the GPUs ``devices`` was loaded on the CPU."""
+    warnings.warn(
+        f"This model was saved on {', '.join(sorted(devices))}, which is not "
+        "available here; its tensors were loaded on the CPU and it will run on "
+        "the CPU.",
+        DeviceWarning,
+        stacklevel=stacklevel,
+    )
 
 
 class _TorchStateMixin:

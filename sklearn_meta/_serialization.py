@@ -22,12 +22,10 @@ import enum
 import importlib
 import json
 import types
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
-from skorch.exceptions import DeviceWarning
 
 __all__: list[str] = []
 
@@ -228,7 +226,7 @@ class Encoder:
                 "items": self._pairs(obj, path),
             }
         if isinstance(obj, torch.Tensor):
-            return self._tensor(obj, path)
+            return self._tensor(obj)
         if kind is np.ndarray:
             return self._array(obj, path)
         if kind is np.ma.MaskedArray:
@@ -245,7 +243,7 @@ class Encoder:
                 "value": self.encode(obj.item(), path),
             }
         if isinstance(obj, np.dtype):
-            return {"type": "np_dtype", "dtype": _dtype_name(obj, path)}
+            return {"type": "np_dtype", "dtype": _dtype_name(obj)}
         if kind is torch.device:
             return {"type": "device", "value": str(obj)}
         if kind is torch.dtype:
@@ -290,7 +288,7 @@ class Encoder:
             node["dict_items"] = self._pairs(obj, path)
         return node
 
-    def _tensor(self, tensor: torch.Tensor, path: str) -> dict:
+    def _tensor(self, tensor: torch.Tensor) -> dict:
         if type(tensor) not in (torch.Tensor, torch.nn.Parameter) or tensor.is_sparse:
             raise TypeError(f"tensors of type {type(tensor)!r} are not supported.")
         key = f"t{len(self.tensors)}"
@@ -307,7 +305,7 @@ class Encoder:
         }
 
     def _array(self, array: np.ndarray, path: str) -> dict:
-        node = {"type": "ndarray", "dtype": _dtype_name(array.dtype, path)}
+        node = {"type": "ndarray", "dtype": _dtype_name(array.dtype)}
         if array.dtype.kind in "biuf" and array.dtype.itemsize <= 8:
             key = f"a{len(self.arrays)}"
             native = array.astype(array.dtype.newbyteorder("="), copy=False)
@@ -344,7 +342,7 @@ def _layout(tensor: torch.Tensor) -> list[int] | None:
     return list(stride)
 
 
-def _dtype_name(dtype: np.dtype, path: str) -> str:
+def _dtype_name(dtype: np.dtype) -> str:
     if dtype.fields is not None or dtype.subdtype is not None:
         raise TypeError(f"structured dtype {dtype} is not supported.")
     return dtype.str
@@ -605,18 +603,6 @@ def _object_items(items: list) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = items
     return out
-
-
-def warn_moved_to_cpu(devices: set[str]) -> None:
-    """Warn that tensors saved on ``devices`` were loaded on the CPU."""
-    if devices:
-        warnings.warn(
-            f"This model was saved on {', '.join(sorted(devices))}, which is not "
-            "available here; its tensors were loaded on the CPU and it will run "
-            "on the CPU.",
-            DeviceWarning,
-            stacklevel=3,
-        )
 
 
 def dumps_schema(root: Any, meta: dict) -> bytes:

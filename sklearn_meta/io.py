@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from . import __version__
+from ._persistence import _warn_loaded_on_cpu
 from ._serialization import (
     ARRAYS,
     PROTOCOL,
@@ -45,7 +46,6 @@ from ._serialization import (
     named_types,
     skops_trusted_by_default,
     untrusted_names,
-    warn_moved_to_cpu,
 )
 
 __all__ = ["UntrustedTypesError", "dump", "get_untrusted_types", "load"]
@@ -202,7 +202,8 @@ def load(file: File, trusted: Iterable[str | type | Any] | None = None) -> Any:
             names,
         )
         estimator = decoder.decode(schema["root"])
-    warn_moved_to_cpu(decoder.moved_to_cpu)
+    if decoder.moved_to_cpu:
+        _warn_loaded_on_cpu(decoder.moved_to_cpu)
     return estimator
 
 

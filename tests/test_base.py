@@ -654,7 +654,7 @@ def test_model_saved_on_cuda_loads_on_cpu(fitted, support, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     loaded = PrototypicalClassifier.__new__(PrototypicalClassifier)
     with pytest.warns(
-        DeviceWarning, match="fitted on cuda:0, which is not available here"
+        DeviceWarning, match="saved on cuda:0, which is not available here"
     ):
         loaded.__setstate__(blob)
     assert loaded.device_ == torch.device("cpu")
