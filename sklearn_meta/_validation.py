@@ -117,7 +117,7 @@ def _check_class_labels(y, name: str = "y") -> np.ndarray:
     labels mixing numbers and strings, and labels that are not scalars (tuples,
     say) are refused, each with what to do instead.
     """
-    values = np.asarray(y) if not isinstance(y, np.ndarray) else y
+    values = np.asarray(y)
     if values.dtype == object:
         kinds = {
             "string" if isinstance(v, str) else "number" if np.isscalar(v) else "other"
@@ -142,7 +142,7 @@ def _check_class_labels(y, name: str = "y") -> np.ndarray:
             "labels. For regression use a regressor (MAMLRegressor, say); if these "
             "values are labels, pass them as integers or strings."
         )
-    return y
+    return values
 
 
 def _check_length(name: str, values: np.ndarray, n_samples: int, what: str) -> None:
