@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -202,6 +203,34 @@ class TimeBudget(Callback):
         """Stop once the time is spent."""
         if training and time.perf_counter() - self.start_ > self.seconds:
             raise KeyboardInterrupt
+
+
+# -- memory ------------------------------------------------------------------------
+
+
+def status_gib(field: str) -> float:
+    """Return a size field of /proc/self/status (``VmRSS``, ``VmHWM``...) in GiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2**20  # kB
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def run_worker(script: str, spec: dict) -> dict:
+    """Run ``script --worker SPEC`` in a fresh process; return its last JSON line.
+
+    A fresh process's ``VmHWM`` is its own peak: a child's ``ru_maxrss``
+    would start from its parent's resident size.
+    """
+    out = subprocess.run(
+        [sys.executable, script, "--worker", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode:
+        raise RuntimeError(f"worker {spec} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # -- data and scoring ----------------------------------------------------------------

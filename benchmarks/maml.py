@@ -47,8 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -57,6 +55,8 @@ from _common import (
     MetaIterationTimer,
     argument_parser,
     print_table,
+    run_worker,
+    status_gib,
     time_call,
     write_record,
 )
@@ -305,15 +305,6 @@ def make_runner(spec: dict):
     return peer_omniglot(library, spec["steps"], device)
 
 
-def _status_gib(field: str) -> float:
-    """``VmRSS`` or ``VmHWM`` (peak) of this process from /proc, in GiB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 2**20  # kB
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
 def worker(spec: dict) -> dict:
     """Run one row: warm-up, the median of the repeats, peak memory and its growth.
 
@@ -324,10 +315,10 @@ def worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     run = make_runner(spec)
     cuda = torch.device(spec["device"]).type == "cuda"
-    before = torch.cuda.memory_allocated() / 2**30 if cuda else _status_gib("VmRSS")
+    before = torch.cuda.memory_allocated() / 2**30 if cuda else status_gib("VmRSS")
     run()
     times = [run() for _ in range(spec["repeats"])]
-    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else _status_gib("VmHWM")
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else status_gib("VmHWM")
     return {
         "seconds": statistics.median(times),
         "peak_gib": peak,
@@ -337,13 +328,7 @@ def worker(spec: dict) -> dict:
 
 def run_row(spec: dict) -> dict:
     """Run a row in a fresh process, so its peak memory is its own."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {**spec, **json.loads(out.stdout.strip().splitlines()[-1])}
+    return {**spec, **run_worker(__file__, spec)}
 
 
 def main(argv=None) -> dict:

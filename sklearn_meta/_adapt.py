@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import _samples
 from ._persistence import _TorchStateMixin
 from ._validation import _check_finite_outputs, _check_X
 
@@ -62,7 +63,7 @@ class _AdaptedEstimator(_TorchStateMixin, BaseEstimator):
         self.learner_ = learner._inference_copy()
         self.learner_.module_.eval()
         self.state_ = self.learner_._adapt(
-            torch.from_numpy(X).to(learner.device_),
+            _samples(X).tensor(learner.device_),
             torch.as_tensor(targets, device=learner.device_),
             n_classes,
         )

@@ -47,9 +47,7 @@ class MetaClassifierMixin(ClassifierMixin):
         pool = self._pool_to_adapt(pool)
         self.classes_ = pool.classes
         self._check_adapt_classes(len(pool.classes), "y")
-        self._defer_pool_state(
-            torch.from_numpy(pool.X), torch.as_tensor(pool.codes), len(pool.classes)
-        )
+        self._defer_pool_state(pool.X, torch.as_tensor(pool.codes), len(pool.classes))
 
     def _check_adapt_classes(self, n_classes: int, name: str = "y_support") -> None:
         """Raise unless a support set of ``n_classes`` classes can be adapted to."""

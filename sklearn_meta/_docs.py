@@ -158,6 +158,24 @@ _ENTRIES: dict[str, _Entry] = {
         "Query examples per class (per task, for regressors) of evaluation "
         "episodes. None means ``n_query``.",
     ),
+    "augment": _Entry(
+        "augment",
+        "callable, list of callables or None, default=None",
+        "Augmentation of the training episodes' images: a callable taking and "
+        "returning a batch ``(n, C, H, W)`` of float images on the device, or a "
+        "list of them applied in turn, such as those of "
+        ":mod:`sklearn_meta.augment` (random crop, random resized crop, "
+        "horizontal flip, colour jitter). It draws from torch's generators, "
+        "which ``fit`` seeds from ``random_state``. Meta-validation, ``adapt``, "
+        "``predict`` and ``score`` see the images as they are.",
+    ),
+    "num_workers": _Entry(
+        "num_workers",
+        "int, default=0",
+        "Threads that read (and decode) the next meta-batches of a pool while "
+        "one trains, as torch's ``DataLoader`` workers do; 0 reads each "
+        "meta-batch when it is needed. The results do not depend on it.",
+    ),
     "device": _Entry(
         "device",
         'str or torch.device, default="auto"',
@@ -221,7 +239,15 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "validation": ("train_split", "n_valid_episodes", "n_eval_episodes"),
     "evaluation": ("eval_n_way", "eval_k_shot", "eval_n_query"),
     "task_evaluation": ("eval_k_shot", "eval_n_query"),
-    "runtime": ("device", "callbacks", "verbose", "random_state", "kwargs"),
+    "runtime": (
+        "augment",
+        "num_workers",
+        "device",
+        "callbacks",
+        "verbose",
+        "random_state",
+        "kwargs",
+    ),
     "training_attributes": ("optimizer_", "history_", "callbacks_"),
     "data_attributes": ("n_features_in_", "sample_shape_", "device_"),
 }

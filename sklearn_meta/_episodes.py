@@ -10,12 +10,15 @@ checked as they are drawn.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
 
 import numpy as np
 import torch
 
+from ._data import _prefetched, _Samples, _samples
 from ._random import Stream, _stream
 from ._validation import _check_pool, _Pool
+from .augment import Compose
 from .tasks import (
     EpisodeSampler,
     Task,
@@ -48,49 +51,86 @@ def _is_task_collection(X, y=None) -> bool:
 
 
 class _PoolEpisodes:
-    """Meta-batches of episodes drawn from a labelled pool living on a device."""
+    """Meta-batches of episodes drawn from a labelled pool.
+
+    ``X`` is the pool's samples (a :class:`~sklearn_meta._data._Samples`
+    view: an array in memory already on the device, or a lazy pool read a
+    meta-batch at a time). With ``num_workers`` threads the next meta-batches
+    are read while one trains; ``augment`` (a callable on a batch of samples)
+    transforms the training episodes on the device, in the training thread,
+    so that it draws from the generators ``fit`` seeded.
+    """
 
     def __init__(
         self,
-        X: torch.Tensor,
+        X: _Samples,
         sampler: EpisodeSampler,
+        device: torch.device,
         targets: torch.Tensor | None = None,
+        *,
+        augment=None,
+        num_workers: int = 0,
     ):
         self.X = X
         self.sampler = sampler
+        self.device = device
         # Regression: the pool's targets; None for classification, whose
         # episodes carry the sampler's labels 0..n_way-1 instead.
         self.targets = targets
-        self.y_support = torch.as_tensor(sampler.support_labels(), device=X.device)
-        self.y_query = torch.as_tensor(sampler.query_labels(), device=X.device)
+        self.augment = augment
+        self.num_workers = num_workers
+        self.y_support = torch.as_tensor(sampler.support_labels(), device=device)
+        self.y_query = torch.as_tensor(sampler.query_labels(), device=device)
 
-    def gather(self, support: np.ndarray, query: np.ndarray) -> _EpisodeBatch:
-        """Gather episodes given as index arrays ``(B, n_support)``/``(B, n_query)``."""
-        device = self.X.device
-        s = torch.as_tensor(support, device=device)
-        q = torch.as_tensor(query, device=device)
+    def _read(self, support: np.ndarray, query: np.ndarray):
+        """Read the samples of episodes given as index arrays."""
+        return self.X.gather(support, self.device), self.X.gather(query, self.device)
+
+    def _episodes(self, support, query, X_s, X_q) -> _EpisodeBatch:
+        """Make the meta-batch of episodes whose samples were read."""
+        if self.augment is not None:
+            X_s = _augmented(self.augment, X_s)
+            X_q = _augmented(self.augment, X_q)
         n = len(support)
         if self.targets is not None:
-            return _EpisodeBatch(
-                self.X[s], self.targets[s], self.X[q], self.targets[q], n_classes=0
-            )
+            s = torch.as_tensor(support, device=self.device)
+            q = torch.as_tensor(query, device=self.device)
+            return _EpisodeBatch(X_s, self.targets[s], X_q, self.targets[q], 0)
         return _EpisodeBatch(
-            self.X[s],
+            X_s,
             self.y_support.expand(n, -1),
-            self.X[q],
+            X_q,
             self.y_query.expand(n, -1),
             n_classes=self.sampler.n_way,
         )
+
+    def gather(self, support: np.ndarray, query: np.ndarray) -> _EpisodeBatch:
+        """Gather episodes given as index arrays ``(B, n_support)``/``(B, n_query)``."""
+        return self._episodes(support, query, *self._read(support, query))
 
     def batches(
         self, rng, n_episodes: int, batch_size: int
     ) -> Iterator[list[_EpisodeBatch]]:
         """Yield meta-batches of at most ``batch_size`` of ``n_episodes`` episodes."""
+        draws = []
         for start in range(0, n_episodes, batch_size):
-            support, query = self.sampler.sample(
-                min(batch_size, n_episodes - start), rng
-            )
-            yield [self.gather(support, query)]
+            draws.append(self.sampler.sample(min(batch_size, n_episodes - start), rng))
+        reads = (partial(self._read, *draw) for draw in draws)
+        for draw, read in zip(draws, _prefetched(reads, self.num_workers)):
+            yield [self._episodes(*draw, *read)]
+
+
+def _augmented(augment, X: torch.Tensor) -> torch.Tensor:
+    """Apply ``augment`` to a batch ``(..., C, H, W)`` of images, keeping its shape."""
+    flat = X.reshape(-1, *X.shape[-3:])
+    out = augment(flat)
+    if not isinstance(out, torch.Tensor) or out.shape != flat.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"augment must return a tensor of the shape it was given, "
+            f"{tuple(flat.shape)}; got {got}."
+        )
+    return out.reshape(X.shape)
 
 
 class _TaskEpisodes:
@@ -192,34 +232,55 @@ class _EpisodeSourcesMixin:
             self, X, y, groups, classification=self._classification, reset=True
         )
         self.sample_shape_ = tuple(pool.X.shape[1:])
+        self._check_augment()
         self._fit_targets(pool)
         train_idx, valid_idx = self._validation_split(pool)
-        X_t = torch.from_numpy(pool.X).to(self.device_)
+        samples = _samples(pool.X).on_device(self.device_)
         targets = None
         if pool.targets is not None:
             targets = torch.from_numpy(pool.targets).to(self.device_)
         what = "Training pool" if valid_idx is None else "Meta-training pool"
         episode = (self._train_n_way, self.k_shot, self.n_query)
         sampler = self._make_sampler(pool, train_idx, episode, what)
-        if valid_idx is None:
-            train = _PoolEpisodes(X_t, sampler, targets)
-        else:
-            rows = torch.as_tensor(train_idx, device=self.device_)
-            train = _PoolEpisodes(
-                X_t[rows], sampler, None if targets is None else targets[rows]
-            )
+        if valid_idx is not None:
+            samples = samples[train_idx]
+            targets = None if targets is None else targets[torch.as_tensor(train_idx)]
+        train = _PoolEpisodes(
+            samples,
+            sampler,
+            self.device_,
+            targets,
+            augment=self._augment_fn(),
+            num_workers=self.num_workers,
+        )
         valid = None
         if valid_idx is not None:
-            valid = self._validation_episodes(pool, X_t, targets, valid_idx)
+            valid = self._validation_episodes(pool, valid_idx)
         return train, valid, pool
 
+    def _check_augment(self) -> None:
+        """Raise if ``augment`` is set for samples that are not images."""
+        if getattr(self, "augment", None) is not None and len(self.sample_shape_) != 3:
+            raise ValueError(
+                f"augment transforms images (samples of shape (channels, height, "
+                f"width)); these samples have shape {self.sample_shape_}. Pass "
+                "augment=None for tabular data."
+            )
+
+    def _augment_fn(self):
+        """Return the callable ``augment`` asks for (None: no augmentation)."""
+        augment = getattr(self, "augment", None)
+        if augment is None or callable(augment):
+            return augment
+        return Compose(augment)
+
     def _validation_episodes(
-        self, pool: _Pool, X_t: torch.Tensor, targets, valid_idx: np.ndarray
+        self, pool: _Pool, valid_idx: np.ndarray, samples: _Samples | None = None
     ) -> _FixedEpisodes:
         """Draw the fixed meta-validation episodes once from the held-out rows.
 
-        ``X_t`` and ``targets`` (regression, else None) are the pool on the
-        device.
+        ``samples`` are the pool's samples on the device (by default read
+        from ``pool``).
         """
         sampler = self._make_sampler(
             pool,
@@ -227,10 +288,12 @@ class _EpisodeSourcesMixin:
             self._eval_episode,
             f"Meta-validation split (train_split={self.train_split!r})",
         )
-        rows = torch.as_tensor(valid_idx, device=self.device_)
-        source = _PoolEpisodes(
-            X_t[rows], sampler, None if targets is None else targets[rows]
-        )
+        if samples is None:
+            samples = _samples(pool.X)
+        targets = None
+        if pool.targets is not None:
+            targets = torch.from_numpy(pool.targets[valid_idx]).to(self.device_)
+        source = _PoolEpisodes(samples[valid_idx], sampler, self.device_, targets)
         support, query = sampler.sample(
             self.n_valid_episodes, _stream(self._seed_, Stream.VALIDATION_EPISODES)
         )

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import _samples
 from ._episodes import _is_task_collection
 from ._random import SCORING_SEED, _as_generator
 from ._validation import _check_pool, _Pool
@@ -71,8 +72,12 @@ class _PoolPredictionMixin:
     def _fit_pool(self, pool: _Pool | None) -> None:
         """After meta-training, keep what ``predict`` adapts to (the task types')."""
 
-    def _defer_pool_state(self, X: torch.Tensor, y: torch.Tensor, n_classes: int):
-        """Record the pool sample that ``pool_state_`` adapts to when first used."""
+    def _defer_pool_state(self, X, y: torch.Tensor, n_classes: int):
+        """Record the pool sample that ``pool_state_`` adapts to when first used.
+
+        ``X`` is the samples as validated (an array, or a view of a lazy
+        pool, which adaptation reads in chunks).
+        """
         self._pool_cache_ = {"pending": (X, y, n_classes)}
 
     def _settle(self) -> None:
@@ -124,7 +129,7 @@ class _EpisodicEvaluationMixin:
         outs = []
         for i in range(len(support)):
             state = self._adapt(
-                torch.from_numpy(X[support[i]]).to(self.device_),
+                _samples(X)[support[i]].tensor(self.device_),
                 torch.as_tensor(
                     y_support if shared else y_support[i], device=self.device_
                 ),

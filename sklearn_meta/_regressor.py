@@ -96,9 +96,7 @@ class MetaRegressorMixin(RegressorMixin):
             self.pool_state_ = None
             return
         pool = self._pool_to_adapt(pool)
-        self._defer_pool_state(
-            torch.from_numpy(pool.X), torch.from_numpy(pool.targets), 0
-        )
+        self._defer_pool_state(pool.X, torch.from_numpy(pool.targets), 0)
 
     def predict(self, X) -> np.ndarray:
         """Predict targets after adapting to the training pool.

@@ -16,6 +16,8 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ._data import _lazy_samples, _pool_labels, _Samples
+
 __all__: list[str] = []
 
 #: What sklearn's ``validate_data`` checks of regression targets.
@@ -50,12 +52,19 @@ def _check_X(
 
     Returns
     -------
-    X : ndarray, C-contiguous float32
-        The validated samples (with ``y`` as a tuple when given).
+    X : ndarray, C-contiguous float32, or _Samples
+        The validated samples (with ``y`` as a tuple when given): samples in
+        memory as a float32 array; uint8 images and pools read as batches
+        (memmaps, h5py and zarr arrays, image folders, Datasets) as a
+        :class:`~sklearn_meta._data._Samples` view, whose values are checked
+        as batches are read.
     """
     # A pool to meta-train on needs two samples; a support or query set may
     # have one.
     min_samples = 2 if reset and sample_shape is None else 1
+    samples = _lazy_samples(X)
+    if samples is not None:
+        return _check_samples(estimator, samples, reset, sample_shape, min_samples, y)
     kwargs = dict(dtype=np.float32, allow_nd=True, ensure_min_samples=min_samples)
     # Arrays say their dimensions before conversion: check them first, so that
     # images without a channel axis get this message, not sklearn's count of
@@ -68,14 +77,43 @@ def _check_X(
     else:
         X = validate_data(estimator, X, reset=reset, **kwargs)
     _check_ndim(X.shape)
-    if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
+    _check_sample_shape(estimator, X.shape, sample_shape)
+    X = np.ascontiguousarray(X)
+    return X if y is None else (X, y)
+
+
+def _check_samples(estimator, samples, reset, sample_shape, min_samples, y):
+    """Check what can be checked of samples without reading them: their shape.
+
+    Their values (finite, one shape per sample) are checked as batches are
+    read. Returns ``samples`` (with ``y`` as an array when given).
+    """
+    _check_ndim(samples.shape)
+    if len(samples) < min_samples:
         raise ValueError(
-            f"X has samples of shape {tuple(X.shape[1:])}, but "
+            f"Found array with {len(samples)} sample(s) (shape={samples.shape}) while "
+            f"a minimum of {min_samples} is required."
+        )
+    if reset:
+        estimator.n_features_in_ = samples.shape[1]
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    _check_sample_shape(estimator, samples.shape, sample_shape)
+    if y is None:
+        return samples
+    y = np.asarray(y)
+    _check_length("y", y, len(samples), "label")
+    return samples, y
+
+
+def _check_sample_shape(estimator, shape, sample_shape) -> None:
+    """Raise unless samples of ``shape`` match those the estimator was fitted on."""
+    if sample_shape is not None and tuple(shape[1:]) != tuple(sample_shape):
+        raise ValueError(
+            f"X has samples of shape {tuple(shape[1:])}, but "
             f"{type(estimator).__name__} was fitted on samples of shape "
             f"{tuple(sample_shape)}."
         )
-    X = np.ascontiguousarray(X)
-    return X if y is None else (X, y)
 
 
 def _check_ndim(shape) -> None:
@@ -206,7 +244,7 @@ class _Pool(NamedTuple):
     labels (None for regression); ``groups`` the group codes (None without).
     """
 
-    X: np.ndarray
+    X: np.ndarray | _Samples
     codes: np.ndarray
     classes: np.ndarray | None
     targets: np.ndarray | None
@@ -240,6 +278,9 @@ def _check_pool(
     them, and regression targets against ``target_shape``). The episode
     sampler and the meta-validation split take its codes as they are.
     """
+    if y is None:
+        # Pools that say their labels (torchvision's ``targets``) need no y.
+        y = _pool_labels(X)
     if y is None:
         form = "fit(X, y)" if classification else "fit(X, y, groups=...)"
         raise ValueError(

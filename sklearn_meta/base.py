@@ -35,6 +35,7 @@ from torch import nn
 from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
+from ._data import _Samples, _samples
 from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _is_task_collection
 from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
 from ._modules import _make_module, _probe_module, _resolve_device
@@ -128,6 +129,8 @@ class BaseMetaLearner(
         "eval_n_way": [None, Interval(numbers.Integral, 2, None, closed="left")],
         "eval_k_shot": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "eval_n_query": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "augment": [None, callable, list, tuple],
+        "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
         "device": [str, torch.device],
         "callbacks": [None, list],
         "verbose": ["verbose"],
@@ -181,16 +184,21 @@ class BaseMetaLearner(
 
     # -- data ---------------------------------------------------------------------
 
-    def _check_X(self, X) -> np.ndarray:
-        """Validate samples for a fitted learner; return a float32 array."""
+    def _check_X(self, X) -> np.ndarray | _Samples:
+        """Validate samples for a fitted learner (a float32 array, or a view)."""
         return _check_X(self, X, reset=False, sample_shape=self.sample_shape_)
 
     def _map_chunks(
-        self, fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray
+        self, fn: Callable[[torch.Tensor], torch.Tensor], X
     ) -> torch.Tensor:
-        """Apply ``fn`` to ``X`` in chunks on the device; concatenate the results."""
+        """Apply ``fn`` to ``X`` in chunks on the device; concatenate the results.
+
+        ``X`` is an array, a tensor or a :class:`~sklearn_meta._data._Samples`
+        view: a lazy pool is read a chunk at a time, never whole.
+        """
+        X = _samples(X)
         outs = [
-            fn(torch.as_tensor(X[i : i + _INFERENCE_CHUNK]).to(self.device_))
+            fn(X[i : i + _INFERENCE_CHUNK].tensor(self.device_))
             for i in range(0, len(X), _INFERENCE_CHUNK)
         ]
         return torch.cat(outs)
@@ -429,7 +437,6 @@ class BaseMetaLearner(
         self.callbacks_ = self._initialize_callbacks(
             -(-self._episodes_per_epoch // self._step_size) + n_valid
         )
-
 
         def run_epoch(epoch: int) -> None:
             # Each epoch draws its episodes from its own seed, so a run resumed

@@ -27,6 +27,7 @@ MODULES = [
     "sklearn_meta.tasks",
     "sklearn_meta.nn",
     "sklearn_meta.io",
+    "sklearn_meta.augment",
 ]
 
 _DIRECTIVE = re.compile(r"^\.\. ([\w:-]+)::\s*(.*)$")

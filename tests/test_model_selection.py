@@ -654,8 +654,7 @@ def test_score_and_episodic_score_take_tasks_as_fit_does():
     # A pipeline transforms each task's samples first.
     pipe = make_pipeline(StandardScaler(), clone(learner)).fit(X[y < 5], y[y < 5])
     by_hand = [
-        adapt(pipe, t.X_support, t.y_support).score(t.X_query, t.y_query)
-        for t in tasks
+        adapt(pipe, t.X_support, t.y_support).score(t.X_query, t.y_query) for t in tasks
     ]
     np.testing.assert_allclose(episodic_score(pipe, tasks).scores, by_hand)
     with pytest.raises(ValueError, match=r"takes the tasks alone.*y, k_shot must"):
@@ -719,8 +718,13 @@ def _proto(**params):
     from sklearn_meta import PrototypicalClassifier
 
     defaults = dict(
-        n_way=3, k_shot=3, n_query=4, max_epochs=1, episodes_per_epoch=5,
-        n_eval_episodes=10, random_state=0,
+        n_way=3,
+        k_shot=3,
+        n_query=4,
+        max_epochs=1,
+        episodes_per_epoch=5,
+        n_eval_episodes=10,
+        random_state=0,
     )
     return PrototypicalClassifier(**{**defaults, **params})
 
@@ -764,8 +768,15 @@ def test_regressors_score_with_their_evaluation_settings(sampled_episodes):
     X = rng.normal(size=(len(groups), 2)).astype(np.float32)
     y = X.sum(1) * (1 + groups % 3)
     learner = MAMLRegressor(
-        k_shot=5, n_query=5, eval_k_shot=2, eval_n_query=7, max_epochs=1,
-        episodes_per_epoch=10, meta_batch_size=5, n_eval_episodes=5, random_state=0,
+        k_shot=5,
+        n_query=5,
+        eval_k_shot=2,
+        eval_n_query=7,
+        max_epochs=1,
+        episodes_per_epoch=10,
+        meta_batch_size=5,
+        n_eval_episodes=5,
+        random_state=0,
     ).fit(X, y, groups=groups)
     learner.score(X, y, groups=groups)
     assert sampled_episodes == [(1, 5, 5), (1, 2, 7)]

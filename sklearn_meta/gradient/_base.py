@@ -21,6 +21,7 @@ from torch.func import vmap
 from torch.nn import functional as F
 
 from .._classifier import MetaClassifierMixin
+from .._data import _samples
 from .._episodes import _SCORING_CHUNK
 from .._functional import (
     _ClassHead,
@@ -330,7 +331,7 @@ class BaseGradientLearner(BaseMetaLearner):
 
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
         """Adapt to one support set; keep the fast weights and norm statistics."""
-        X = X.to(self.device_)
+        X = _samples(X).tensor(self.device_)
         y = y.to(self.device_)
         with torch.no_grad():
             fast, _ = self._adapt_tasks(
@@ -370,22 +371,20 @@ class BaseGradientLearner(BaseMetaLearner):
         y_support = np.asarray(y_support)
         per_episode = y_support.ndim > 1 or not isinstance(self, MetaClassifierMixin)
         outs = []
-        X_t = torch.from_numpy(X).to(self.device_)
+        X = _samples(X)
         size = _eval_chunk(support.shape[1] + query.shape[1])
         with torch.no_grad():
             for i in range(0, len(support), size):
                 rows = slice(i, i + size)
-                s = torch.as_tensor(support[rows], device=self.device_)
-                q = torch.as_tensor(query[rows], device=self.device_)
                 if per_episode:
                     y_s = torch.as_tensor(y_support[rows])
                 else:
-                    y_s = torch.as_tensor(y_support).expand(len(s), -1)
+                    y_s = torch.as_tensor(y_support).expand(len(support[rows]), -1)
                 outs.append(
                     self._adapt_tasks(
-                        X_t[s],
+                        X.gather(support[rows], self.device_),
                         y_s.to(self.device_),
-                        X_t[q],
+                        X.gather(query[rows], self.device_),
                         n_way,
                         self._adapt_steps,
                         True,
@@ -431,6 +430,8 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         eval_n_way=None,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -458,6 +459,8 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         self.eval_n_way = eval_n_way
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -490,6 +493,8 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         n_eval_episodes=600,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -515,6 +520,8 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         self.n_eval_episodes = n_eval_episodes
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -185,6 +185,8 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         eval_n_way=None,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -213,6 +215,8 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         self.eval_n_way = eval_n_way
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -267,6 +271,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         n_eval_episodes=600,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -293,6 +299,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         self.n_eval_episodes = n_eval_episodes
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -18,7 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._data import _prefetched, _Samples, _samples
 from .._docs import fill_doc
+from .._episodes import _augmented
 from .._sklearn import Interval, StrOptions
 from .._validation import _check_pool
 from ..tasks import _check_task
@@ -34,19 +37,35 @@ class _Minibatch(NamedTuple):
 
 
 class _PoolMinibatches:
-    """Shuffled minibatches of a labelled pool, one pass per epoch."""
+    """Shuffled minibatches of a labelled pool, one pass per epoch.
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor):
+    As with episodes, ``num_workers`` threads read the next minibatches while
+    one trains, and ``augment`` transforms each in the training thread.
+    """
+
+    def __init__(
+        self,
+        X: _Samples,
+        y: torch.Tensor,
+        device: torch.device,
+        *,
+        augment=None,
+        num_workers: int = 0,
+    ):
         self.X = X
         self.y = y
+        self.device = device
+        self.augment = augment
+        self.num_workers = num_workers
 
     def batches(self, rng, n_samples: int, batch_size: int):
-        order = torch.as_tensor(
-            rng.permutation(len(self.X))[:n_samples], device=self.X.device
-        )
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            yield [_Minibatch(self.X[idx], self.y[idx])]
+        order = rng.permutation(len(self.X))[:n_samples]
+        parts = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        reads = (partial(self.X.gather, idx, self.device) for idx in parts)
+        for idx, X in zip(parts, _prefetched(reads, self.num_workers)):
+            if self.augment is not None:
+                X = _augmented(self.augment, X)
+            yield [_Minibatch(X, self.y[torch.as_tensor(idx, device=self.device)])]
 
 
 class _CosineHead(nn.Module):
@@ -225,6 +244,8 @@ class FineTuneClassifier(BaseMetricLearner):
         eval_n_way=None,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -249,6 +270,8 @@ class FineTuneClassifier(BaseMetricLearner):
         self.eval_n_way = eval_n_way
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -277,18 +300,18 @@ class FineTuneClassifier(BaseMetricLearner):
         _, head_labels = np.unique(units[train_idx], return_inverse=True)
         self.n_pretrain_classes_ = int(head_labels.max()) + 1
         self._n_pretrain_samples_ = len(train_idx)
-        X_t = torch.from_numpy(pool.X).to(self.device_)
-        train_X = (
-            X_t
-            if valid_idx is None
-            else X_t[torch.as_tensor(train_idx, device=self.device_)]
-        )
+        samples = _samples(pool.X).on_device(self.device_)
+        self._check_augment()
         train = _PoolMinibatches(
-            train_X, torch.as_tensor(head_labels, device=self.device_)
+            samples if valid_idx is None else samples[train_idx],
+            torch.as_tensor(head_labels, device=self.device_),
+            self.device_,
+            augment=self._augment_fn(),
+            num_workers=self.num_workers,
         )
         valid = None
         if valid_idx is not None:
-            valid = self._validation_episodes(pool, X_t, None, valid_idx)
+            valid = self._validation_episodes(pool, valid_idx, samples)
         # The pre-training head predicts the pool's classes when it saw all of them.
         self._head_covers_pool_ = valid_idx is None and pool.groups is None
         return train, valid, pool

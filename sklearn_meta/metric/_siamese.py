@@ -298,6 +298,8 @@ class SiameseClassifier(BaseMetricLearner):
         eval_n_way=None,
         eval_k_shot=None,
         eval_n_query=None,
+        augment=None,
+        num_workers=0,
         device="auto",
         callbacks=None,
         verbose=0,
@@ -322,6 +324,8 @@ class SiameseClassifier(BaseMetricLearner):
         self.eval_n_way = eval_n_way
         self.eval_k_shot = eval_k_shot
         self.eval_n_query = eval_n_query
+        self.augment = augment
+        self.num_workers = num_workers
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

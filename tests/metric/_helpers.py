@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sklearn_meta._data import _samples
 from sklearn_meta._episodes import _PoolEpisodes
 from sklearn_meta.tasks import EpisodeSampler
 
@@ -73,7 +74,9 @@ def assert_meta_batch_losses_equal_per_episode(learner, X, y):
     """
     learner.module_.eval()
     pool = _PoolEpisodes(
-        torch.as_tensor(X, dtype=torch.float32), EpisodeSampler(y, 3, 2, 3)
+        _samples(np.asarray(X, dtype=np.float32)),
+        EpisodeSampler(y, 3, 2, 3),
+        torch.device("cpu"),
     )
     support, query = pool.sampler.sample(4, random_state=0)
     with torch.no_grad():

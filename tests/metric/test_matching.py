@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sklearn_meta import MatchingNetworkClassifier
+from sklearn_meta._data import _samples
 from sklearn_meta._episodes import _PoolEpisodes
 from sklearn_meta.metric._matching import (
     _cosine_attention,
@@ -180,7 +181,7 @@ def test_fce_wraps_any_backbone_and_its_lstms_are_meta_learned(digits):
     assert before.keys() == after.keys() and len(after) > 0
     assert all(not torch.equal(before[k], after[k]) for k in before)
 
-    pool = _PoolEpisodes(torch.from_numpy(X), EpisodeSampler(y, 3, 1, 3))
+    pool = _PoolEpisodes(_samples(X), EpisodeSampler(y, 3, 1, 3), torch.device("cpu"))
     module.zero_grad()
     losses, _ = trained._episode_losses(pool.gather(*pool.sampler.sample(2, 0)))
     losses.mean().backward()
