@@ -112,6 +112,8 @@ def test_uint8_samples_are_read_as_the_float32_division_by_255():
     assert got.tobytes() == (u8.astype(np.float32) / 255).tobytes()
 
 
+# Scoring the training classes is what this test compares across sources.
+@pytest.mark.filterwarnings("ignore::sklearn_meta.model_selection.SeenClassesWarning")
 @pytest.mark.parametrize("cls", FAMILIES)
 def test_every_way_of_holding_a_pool_trains_the_same_model(cls, images, tmp_path):
     """Check float32 and uint8 arrays, memmaps and a Dataset give identical fits."""
@@ -127,6 +129,8 @@ def test_every_way_of_holding_a_pool_trains_the_same_model(cls, images, tmp_path
     }
     reference = _learner(cls).fit(f32, y)
     expected = reference.predict_proba(f32[:40])
+    score = reference.score(f32, y)
+    adapted = reference.adapt(f32[:12], y[:12]).predict_proba(f32[12:30])
     for name, X in sources.items():
         fitted = _learner(cls).fit(X, None if name == "Dataset" else y)
         _assert_same_weights(reference, fitted)
@@ -134,6 +138,13 @@ def test_every_way_of_holding_a_pool_trains_the_same_model(cls, images, tmp_path
         assert np.array_equal(fitted.predict_proba(f32[:40]), expected), name
         part = Subset(X, range(40)) if name == "Dataset" else X[:40]
         assert np.array_equal(fitted.predict_proba(part), expected), name
+        # Episodic scoring and adaptation read the lazy pool as the array.
+        assert fitted.score(X, y) == score, name
+        support = Subset(X, range(12)) if name == "Dataset" else X[:12]
+        query = Subset(X, range(12, 30)) if name == "Dataset" else X[12:30]
+        assert np.array_equal(
+            fitted.adapt(support, y[:12]).predict_proba(query), adapted
+        ), name
 
 
 def test_the_meta_validation_split_of_a_lazy_pool_is_the_same(images, tmp_path):
