@@ -182,9 +182,9 @@ def load_omniglot(
         as 8-bit intensities in 0..255 (strokes = 255), in a quarter of the
         memory. The float32 images are exactly the uint8 ones divided by
         255: ``X_float == X_uint8.astype(np.float32) / 255``, bit for bit.
-        The learners convert their input to float32 without rescaling, so
-        divide uint8 images by 255 (as above) to train on the values of the
-        float32 ones.
+        The learners scale uint8 images to [0, 1] the same way, dividing by
+        255 on the device, so a pool given as uint8 trains exactly as the
+        float32 one.
 
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
