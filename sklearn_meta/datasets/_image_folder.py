@@ -53,6 +53,8 @@ class ImageFolderArray:
     filled_path : str or path-like
         The cache's flags, a uint8 ``.npy`` file of shape ``(n,)``: 1 where
         the image's pixels are in the cache.
+    targets : array-like of shape (n,), default=None
+        The class of each image, if known.
 
     Attributes
     ----------
@@ -64,6 +66,9 @@ class ImageFolderArray:
         Always 4.
     filenames : ndarray of str of shape (n_samples,)
         Absolute path of each image.
+    targets : ndarray of shape (n_samples,) or None
+        The class of each image (torchvision's name for it), so a learner
+        given the array alone, as ``fit(data)``, finds the labels.
     image_size : tuple of int
         ``(height, width)``.
     mode : str
@@ -99,8 +104,15 @@ class ImageFolderArray:
         mode: str,
         pixels_path: str | os.PathLike,
         filled_path: str | os.PathLike,
+        targets=None,
     ) -> None:
         self.filenames = np.asarray(filenames, dtype=str)
+        self.targets = None if targets is None else np.asarray(targets)
+        if self.targets is not None and self.targets.shape != (len(self.filenames),):
+            raise ValueError(
+                f"targets has shape {self.targets.shape}; expected one class per "
+                f"image, ({len(self.filenames)},)."
+            )
         self.image_size = tuple(int(side) for side in image_size)
         self.mode = mode
         self._pixels_path = os.fspath(pixels_path)
@@ -169,12 +181,18 @@ class ImageFolderArray:
         # The memory maps are reopened by path where the copy is unpickled.
         state = self.__dict__.copy()
         state["filenames"] = self.filenames.tolist()
+        if self.targets is not None:
+            # Each class once, and a small integer per image.
+            state["targets"] = np.unique(self.targets, return_inverse=True)
         state["_maps"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self.filenames = np.asarray(self.filenames, dtype=str)
+        if self.targets is not None:
+            classes, codes = self.targets
+            self.targets = classes[codes]
 
     def _check_indices(self, key) -> np.ndarray:
         """Return ``key`` (a list or a 1-D array) as non-negative int64 indices."""
@@ -310,6 +328,7 @@ def load_image_folder(
             The images, uint8, read lazily: ``data[i]`` or
             ``data[indices]`` reads only those images, ``np.asarray(data)``
             reads all of them. ``C`` is 1 for "L", 3 for "RGB", 4 for "RGBA".
+            ``data.targets`` is ``target``.
         target : ndarray of str of shape (n_samples,)
             The class of each image: its folder relative to ``path``.
         target_names : ndarray of str of shape (n_classes,)
@@ -437,6 +456,7 @@ def load_image_folder(
         mode=manifest["mode"],
         pixels_path=pixels_path,
         filled_path=filled_path,
+        targets=target,
     )
     if return_X_y:
         return data, target

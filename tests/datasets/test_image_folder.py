@@ -131,6 +131,7 @@ def test_load_image_folder_lists_nested_classes_in_sorted_order(folder, tmp_path
     ]
     assert list(bunch.filenames) == expected
     np.testing.assert_array_equal(bunch.data.filenames, bunch.filenames)
+    np.testing.assert_array_equal(bunch.data.targets, target)  # torchvision's name
     assert "12 images of 4 classes" in bunch.DESCR
 
 
@@ -512,6 +513,8 @@ def test_image_folder_array_pickles_without_pixels(folder, tmp_path, decodes):
 
     copy = pickle.loads(pickled)
     assert copy.shape == (12, 1, 256, 256)
+    np.testing.assert_array_equal(copy.targets, large.targets)
+    np.testing.assert_array_equal(copy.filenames, large.filenames)
     np.testing.assert_array_equal(copy[[0, 11]], large[[0, 11]])
     assert decodes == []  # read from the cache the original filled
 
@@ -719,3 +722,26 @@ def test_image_folder_array_raises_when_its_cache_is_deleted(folder, tmp_path):
         copy[0]
     fresh = load_image_folder(root, cache_dir=cache).data
     np.testing.assert_array_equal(fresh[0], expected[0])
+
+
+def test_image_folder_array_raises_for_targets_of_another_length(folder, tmp_path):
+    """Check that targets must give one class per image."""
+    data = load_image_folder(folder[0], cache_dir=tmp_path / "cache").data
+    with pytest.raises(ValueError, match=r"targets has shape \(3,\); expected one"):
+        ImageFolderArray(
+            data.filenames,
+            image_size=data.image_size,
+            mode=data.mode,
+            pixels_path=data._pixels_path,
+            filled_path=data._filled_path,
+            targets=["a", "b", "c"],
+        )
+    unlabelled = ImageFolderArray(
+        data.filenames,
+        image_size=data.image_size,
+        mode=data.mode,
+        pixels_path=data._pixels_path,
+        filled_path=data._filled_path,
+    )
+    assert pickle.loads(pickle.dumps(unlabelled)).targets is None
+    np.testing.assert_array_equal(unlabelled[3], folder[1][3])
