@@ -115,6 +115,7 @@ def load_omniglot(
     download: bool = True,
     image_size: int | None = 28,
     rotations: bool | None = None,
+    dtype: type | str | np.dtype = np.float32,
     return_X_y: bool = False,
 ) -> Bunch | tuple[np.ndarray, np.ndarray]:
     """Load the Omniglot handwritten characters as an image pool.
@@ -176,6 +177,15 @@ def load_omniglot(
         "Alphabet/characterNN" label. None means True for the ``"vinyals-*"``
         splits and False otherwise.
 
+    dtype : {np.float32, np.uint8}, default=np.float32
+        Type of the images returned: float32 in [0, 1], or the same images
+        as 8-bit intensities in 0..255 (strokes = 255), in a quarter of the
+        memory. The float32 images are exactly the uint8 ones divided by
+        255: ``X_float == X_uint8.astype(np.float32) / 255``, bit for bit.
+        The learners scale uint8 images to [0, 1] the same way, dividing by
+        255 on the device, so a pool given as uint8 trains exactly as the
+        float32 one.
+
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
 
@@ -185,7 +195,8 @@ def load_omniglot(
         Dictionary-like object with the following attributes.
 
         data : ndarray of shape (n_samples, 1, image_size, image_size)
-            The images, float32 in [0, 1], strokes = 1.0.
+            The images, strokes = 1.0 on 0.0 as float32 (the default), or
+            255 on 0 as uint8.
         target : ndarray of shape (n_samples,)
             Labels "Alphabet/characterNN", with a "/rot090", "/rot180" or
             "/rot270" suffix for rotated copies.
@@ -249,6 +260,7 @@ def load_omniglot(
             "few-shot benchmark split."
         )
     _check_image_size(image_size)
+    dtype = _check_dtype(dtype)
     if rotations is not None and not isinstance(rotations, (bool, np.bool_)):
         raise ValueError(
             f"rotations must be True, False or None; got {rotations!r}. Pass "
@@ -280,8 +292,13 @@ def load_omniglot(
     if rotations:
         images, labels = _add_rotations(images, labels)
 
-    data = images.astype(np.float32)[:, None]
-    data /= 255  # exact for 0 and 255, so 105x105 images stay binary
+    data = images[:, None]
+    if dtype == np.float32:
+        # Correctly rounded float32 division, the same as
+        # uint8.astype(np.float32) / 255; exact for 0 and 255, so 105x105
+        # images stay binary.
+        data = data.astype(np.float32)
+        data /= np.float32(255)
     if return_X_y:
         return data, labels
     alphabets = np.asarray([label.split("/", 1)[0] for label in labels])
@@ -301,6 +318,21 @@ def _check_image_size(image_size) -> None:
             f"image_size=28, or None to keep the original {ORIGINAL_SIZE}x"
             f"{ORIGINAL_SIZE} images."
         )
+
+
+def _check_dtype(dtype) -> np.dtype:
+    """Return ``dtype`` as float32 or uint8, refusing any other."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if dtype is None or checked not in (np.float32, np.uint8):
+        raise ValueError(
+            f"dtype must be np.float32 or np.uint8; got {dtype!r}. Pass "
+            "np.float32 for images in [0, 1], or np.uint8 for 0..255 in a "
+            "quarter of the memory."
+        )
+    return checked
 
 
 def _resolve_data_home(data_home) -> Path:

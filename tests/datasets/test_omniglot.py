@@ -161,6 +161,70 @@ def test_load_omniglot_matches_pngs_pixel_for_pixel(data_home, evaluation):
     assert set(np.unique(X[:100])) == {0.0, 1.0}
 
 
+def test_load_omniglot_uint8_divided_by_255_is_float32_bit_for_bit(
+    data_home, background
+):
+    """Check that uint8 images / 255 are the float32 images, bit for bit."""
+    X, y = load_omniglot(
+        "background",
+        data_home=data_home,
+        download=False,
+        dtype=np.uint8,
+        return_X_y=True,
+    )
+    assert X.dtype == np.uint8 and X.shape == (19280, 1, 28, 28)
+    np.testing.assert_array_equal(y, background.target)
+    assert len(np.unique(X[:20])) > 100  # the resized strokes have grey levels
+    scaled = X.astype(np.float32) / 255
+    np.testing.assert_array_equal(
+        scaled.view(np.uint32), background.data.view(np.uint32)
+    )
+
+
+def test_load_omniglot_uint8_keeps_rotations_and_original_binary_images(
+    data_home, vinyals_test
+):
+    """Check uint8 with rotations, and 105x105 uint8 images of only 0 and 255."""
+    X = load_omniglot(
+        "vinyals-test",
+        data_home=data_home,
+        download=False,
+        dtype="uint8",
+        return_X_y=True,
+    )[0]
+    assert X.dtype == np.uint8
+    np.testing.assert_array_equal(
+        (X.astype(np.float32) / 255).view(np.uint32),
+        vinyals_test.data.view(np.uint32),
+    )
+
+    zip_path = data_home / "omniglot" / "images_evaluation.zip"
+    name = "images_evaluation/Tibetan/character14/1569_07.png"
+    with zipfile.ZipFile(zip_path) as archive:
+        png = np.asarray(Image.open(io.BytesIO(archive.read(name))))
+    X, y = load_omniglot(
+        "evaluation",
+        data_home=data_home,
+        download=False,
+        image_size=None,
+        dtype=np.uint8,
+        return_X_y=True,
+    )
+    assert X.shape == (13180, 1, 105, 105)
+    assert set(np.unique(X[:200])) == {0, 255}
+    index = np.flatnonzero(y == "Tibetan/character14")[6]
+    np.testing.assert_array_equal(X[index, 0], np.where(png, 0, 255))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int32, "float16", float, None, "x"])
+def test_load_omniglot_raises_for_other_dtypes(dtype, tmp_path):
+    """Check that dtype must be float32 or uint8."""
+    with pytest.raises(
+        ValueError, match=r"dtype must be np\.float32 or np\.uint8; got"
+    ):
+        load_omniglot(dtype=dtype, data_home=tmp_path, download=False)
+
+
 def test_load_omniglot_vinyals_split_sizes_and_disjointness(
     vinyals_train, vinyals_test, background, evaluation
 ):
