@@ -15,9 +15,9 @@ from one source:
   took before lazy pools);
 - ``uint8 in memory``: the uint8 array (converted per batch);
 - ``memmap``: ``np.load(..., mmap_mode="r")``, read a meta-batch at a time;
-- ``image folder, first epoch``: :func:`~sklearn_meta.datasets.load_image_folder`
+- ``image folder (first epoch)``: :func:`~sklearn_meta.datasets.load_image_folder`
   with an empty cache, so the episodes' images are decoded as they are drawn;
-- ``image folder, cached``: the same with every image already in the cache;
+- ``image folder (cached)``: the same with every image already in the cache;
 
 each with ``num_workers=0`` (no prefetching) and ``--workers`` prefetching
 threads. Episodes per second are timed from the end of the first
@@ -62,8 +62,8 @@ SOURCES = (
     "float32 in memory",
     "uint8 in memory",
     "memmap",
-    "image folder, first epoch",
-    "image folder, cached",
+    "image folder (first epoch)",
+    "image folder (cached)",
 )
 
 
@@ -168,9 +168,14 @@ def _load(spec: dict):
     y = np.load(root / "pool-labels.npy")
     if source == "memmap":
         return np.load(array, mmap_mode="r"), y
-    X = np.load(array)
-    if source == "float32 in memory":
-        X = X.astype(np.float32) / 255
+    if source == "uint8 in memory":
+        return np.load(array), y
+    # The float32 pool as a user would hold it, converted a class at a time
+    # from the file, so the peak is that of the float32 array alone.
+    stored = np.load(array, mmap_mode="r")
+    X = np.empty(stored.shape, np.float32)
+    for i in range(0, len(X), 600):
+        np.divide(stored[i : i + 600], np.float32(255), out=X[i : i + 600])
     return X, y
 
 
@@ -224,7 +229,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--sources", default=",".join(SOURCES))
+    parser.add_argument(
+        "--sources",
+        default=";".join(SOURCES),
+        help="';'-separated, of: " + "; ".join(SOURCES),
+    )
     parser.add_argument("--huge", type=int, default=0)
     parser.add_argument("--huge-episodes", type=int, default=200)
     parser.add_argument("--worker", default=None, help="(internal)")
@@ -238,12 +247,15 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     write_array(root / "pool.npy", args.classes, args.per_class)
     print(f"pool array ready ({time.perf_counter() - started:.0f} s)", flush=True)
-    sources = args.sources.split(",")
+    sources = args.sources.split(";")
+    unknown = set(sources) - set(SOURCES)
+    if unknown:
+        parser.error(f"unknown sources {sorted(unknown)}; choose from {SOURCES}")
     if any(s.startswith("image folder") for s in sources):
         started = time.perf_counter()
         write_folder(root / "folder", root / "pool.npy")
         print(f"PNG folder ready ({time.perf_counter() - started:.0f} s)", flush=True)
-    if "image folder, cached" in sources:
+    if "image folder (cached)" in sources:
         data, _ = load_image_folder(
             root / "folder", cache_dir=root / "cache-warm", return_X_y=True
         )
