@@ -15,6 +15,8 @@ from .memory import MANNClassifier, MetaLSTMClassifier
 from .metric import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     PrototypicalClassifier,
     SiameseClassifier,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "MetaLSTMClassifier",
     "MetaSGDClassifier",
     "MetaSGDRegressor",
+    "NearestCentroidClassifier",
+    "NearestNeighborClassifier",
     "PrototypicalClassifier",
     "ReptileClassifier",
     "ReptileRegressor",

@@ -50,6 +50,15 @@ def _is_task_collection(X, y=None) -> bool:
     return isinstance(X[0], Task)
 
 
+def _fit_takes_tasks(X, y, groups) -> bool:
+    """Whether ``fit`` received tasks; raise if ``y`` or ``groups`` came with them."""
+    if not _is_task_collection(X, y):
+        return False
+    if y is not None or groups is not None:
+        raise ValueError("fit(tasks) takes the tasks alone; y and groups must be None.")
+    return True
+
+
 class _PoolEpisodes:
     """Meta-batches of episodes drawn from a labelled pool.
 

@@ -146,7 +146,8 @@ class _CheckpointMixin:
         f_params : file-like object or str, default=None
             Where to save the module's ``state_dict``.
         f_optimizer : file-like object or str, default=None
-            Where to save the optimizer's ``state_dict``.
+            Where to save the optimizer's ``state_dict`` (nothing is written
+            when nothing is trained: a fixed module, or a non-learned baseline).
         f_criterion : file-like object or str, default=None
             Accepted for compatibility with skorch's ``Checkpoint`` and ignored:
             the loss of a meta-learner has no parameters.
@@ -162,7 +163,7 @@ class _CheckpointMixin:
         f_params = _module_file(f_params, kwargs, "save_params")
         if f_params is not None:
             torch.save(self.module_.state_dict(), f_params)
-        if f_optimizer is not None and self.optimizer_ is not None:
+        if f_optimizer is not None and getattr(self, "optimizer_", None) is not None:
             torch.save(self.optimizer_.state_dict(), f_optimizer)
         if f_history is not None:
             self.history_.to_file(f_history)
@@ -213,7 +214,7 @@ class _CheckpointMixin:
                 torch.load(f_params, map_location=map_location, weights_only=True)
             )
             self._after_params_loaded()
-        if f_optimizer is not None and self.optimizer_ is not None:
+        if f_optimizer is not None and getattr(self, "optimizer_", None) is not None:
             self.optimizer_.load_state_dict(
                 torch.load(f_optimizer, map_location=map_location, weights_only=True)
             )

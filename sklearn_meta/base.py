@@ -36,7 +36,7 @@ from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._data import _Samples, _samples
-from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _is_task_collection
+from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _fit_takes_tasks
 from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
 from ._modules import _make_module, _probe_module, _resolve_device
 from ._params import _RoutedParamsMixin
@@ -89,6 +89,9 @@ class BaseMetaLearner(
     - ``_build_module(sample_shape, **kwargs)``: the default module;
     - ``_wrap_module(module, dim)``: add meta-learned parts around it;
     - ``_check_params()``: checks relating several parameters;
+    - ``_fit(X, y, groups)``: what ``fit`` does between clearing the fitted
+      state and returning (the default meta-trains; the non-learned
+      baselines learn feature statistics instead);
     - ``_train_step(batches)``: one meta-update (the default backpropagates
       the mean loss and steps through ``_step_optimizer``);
     - ``_step_size`` and ``_episodes_per_epoch``: episodes per update and
@@ -410,11 +413,7 @@ class BaseMetaLearner(
         self._check_params()
         self.device_ = _resolve_device(self.device)
         self._seed_ = _draw_seed(self.random_state)
-        if _is_task_collection(X, y):
-            if y is not None or groups is not None:
-                raise ValueError(
-                    "fit(tasks) takes the tasks alone; y and groups must be None."
-                )
+        if _fit_takes_tasks(X, y, groups):
             train, valid, pool = self._prepare_tasks(X)
         else:
             train, valid, pool = self._prepare_pool(X, y, groups)

@@ -5,6 +5,8 @@ under a second: what a test builds a learner with unless it tests something
 that needs more training (learning quality has its own, written-out settings);
 ``fast(cls, **overrides)`` builds one. ``CHECK_PARAMS`` holds the settings of
 ``tests/test_common.py``, whose toy data hold few samples per class.
+``NOT_APPLICABLE`` lists the cross-learner tests that cannot apply to a
+learner of the registry, with the reason; ``learners_for(test)`` is the rest.
 """
 
 from sklearn_meta import (
@@ -18,6 +20,8 @@ from sklearn_meta import (
     MetaLSTMClassifier,
     MetaSGDClassifier,
     MetaSGDRegressor,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     PrototypicalClassifier,
     ReptileClassifier,
     ReptileRegressor,
@@ -36,8 +40,13 @@ _REGRESSION = dict(
     max_epochs=1, episodes_per_epoch=20, meta_batch_size=5, random_state=0
 )
 
+#: The non-learned baselines train nothing: the episodes and the scoring alone.
+_NOT_TRAINED = dict(n_way=3, k_shot=1, n_query=3, n_eval_episodes=20)
+
 #: estimator class -> parameters under which it meta-trains in well under a second.
 FAST_PARAMS = {
+    NearestCentroidClassifier: _NOT_TRAINED,
+    NearestNeighborClassifier: _NOT_TRAINED,
     PrototypicalClassifier: _EPISODES,
     MatchingNetworkClassifier: _EPISODES,
     SiameseClassifier: _EPISODES,
@@ -92,6 +101,40 @@ FAST_PARAMS = {
 }
 
 
+#: Why the training-resume tests cannot apply to the non-learned baselines.
+_NOTHING_TRAINED = (
+    "nothing is trained, so there is no checkpoint to save or resume from: fit "
+    "learns feature statistics in one pass (tests/metric/test_baselines.py)"
+)
+
+#: Cross-learner tests that cannot apply to a learner of the registry: test
+#: module -> {learner class: why}. The one list of such exclusions (the
+#: scikit-learn checks a learner fails are in tests/test_common.py's
+#: EXPECTED_FAILED_CHECKS).
+NOT_APPLICABLE = {
+    "test_io": {
+        MAMLPolicy: (
+            "its fit takes a task sampler, not a pool or tasks; "
+            "test_policies_round_trip_exactly round-trips it"
+        ),
+    },
+    "test_resume": {
+        MAMLPolicy: (
+            "its fit takes a task sampler, not a pool; "
+            "test_policies_resume_exactly resumes it"
+        ),
+        NearestCentroidClassifier: _NOTHING_TRAINED,
+        NearestNeighborClassifier: _NOTHING_TRAINED,
+    },
+}
+
+
+def learners_for(test: str) -> list:
+    """Return the learners of the registry that the cross-learner ``test`` runs over."""
+    excluded = NOT_APPLICABLE.get(test, {})
+    return [cls for cls in FAST_PARAMS if cls not in excluded]
+
+
 def fast(cls, *args, **overrides):
     """Build ``cls(*args)`` with its fast settings, updated by ``overrides``.
 
@@ -112,8 +155,13 @@ _CHECK_REGRESSION = dict(
     k_shot=1, n_query=1, meta_batch_size=5, n_eval_episodes=5, **_SHORT_TRAINING
 )
 
+#: The same episodes for the non-learned baselines, which train nothing.
+_CHECK_NOT_TRAINED = {k: _CHECK_EPISODES[k] for k in _NOT_TRAINED}
+
 #: estimator class -> parameters for scikit-learn's estimator checks.
 CHECK_PARAMS = {
+    NearestCentroidClassifier: _CHECK_NOT_TRAINED,
+    NearestNeighborClassifier: _CHECK_NOT_TRAINED,
     FineTuneClassifier: {
         k: v for k, v in _CHECK_EPISODES.items() if k != "episodes_per_epoch"
     },

@@ -22,16 +22,14 @@ from sklearn_meta import (
     ReptileClassifier,
     ReptileRegressor,
 )
-from sklearn_meta.base import BaseMetaLearner
 
 from ._helpers import assert_same_weights, weights
-from ._settings import FAST_PARAMS, fast
+from ._settings import fast, learners_for
 from .gradient._helpers import sinusoid_pool
 
-#: Every learner of the registry trained by the epoch loop. MAMLPolicy is left
-#: out: it records a history but runs no skorch callbacks (docs/design.md), so
-#: there is no checkpoint to resume it from.
-LEARNERS = [cls for cls in FAST_PARAMS if issubclass(cls, BaseMetaLearner)]
+#: Every learner of the registry trained by the epoch loop (the exclusions and
+#: their reasons are in tests/_settings.py).
+LEARNERS = learners_for("test_resume")
 
 #: Learners whose fast settings are for tabular data, and what else they need
 #: (the MANN predicts over the training pool's seven classes).
