@@ -47,9 +47,9 @@ PAPER = {
 
 
 def load_data(data_home):
-    """Omniglot (Vinyals split) if present, else digits; say which."""
+    """Omniglot (Vinyals split, as uint8) if present, else digits; say which."""
     try:
-        return "omniglot", *load_vinyals(data_home)
+        return "omniglot", *load_vinyals(data_home, dtype=np.uint8)
     except OSError as exc:
         print(
             f"Omniglot is not available ({exc}).\nRunning on sklearn's digits instead."

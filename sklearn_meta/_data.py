@@ -40,6 +40,18 @@ def _to_float(values: torch.Tensor) -> torch.Tensor:
     return values.to(torch.float32)
 
 
+def _as_float32(X) -> np.ndarray:
+    """Return samples given as an array-like as float32, uint8 divided by 255.
+
+    The host-side twin of :func:`_to_float`, for samples that are small and
+    converted whole (a task's support and query sets).
+    """
+    X = np.asarray(X)
+    if X.dtype == np.uint8:
+        return X.astype(np.float32) / np.float32(255)
+    return X.astype(np.float32, copy=False)
+
+
 def _to_device(values: np.ndarray, device: torch.device) -> torch.Tensor:
     """Move host samples to ``device`` (through pinned memory on CUDA)."""
     tensor = torch.from_numpy(np.ascontiguousarray(values))

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from ._data import _as_float32
 from ._random import _as_generator
 from ._validation import _check_class_labels
 
@@ -392,8 +393,9 @@ def _check_task(task, index: int, classification: bool) -> tuple:
             f"{type(task).__name__}. Build tasks with sklearn_meta.tasks.Task, or "
             "pass a labelled pool as fit(X, y)."
         )
-    Xs = np.asarray(task.X_support, dtype=np.float32)
-    Xq = np.asarray(task.X_query, dtype=np.float32)
+    # uint8 samples are pixel intensities, as in a pool: divided by 255.
+    Xs = _as_float32(task.X_support)
+    Xq = _as_float32(task.X_query)
     if Xs.ndim < 2 or Xq.shape[1:] != Xs.shape[1:]:
         raise ValueError(
             f"Task {index}: X_support and X_query must be at least 2-dimensional "

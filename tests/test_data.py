@@ -467,3 +467,24 @@ def test_a_zarr_array_is_a_pool(images, tmp_path):
     fitted = _learner(PrototypicalClassifier).fit(z, y)
     reference = _learner(PrototypicalClassifier).fit(u8, y)
     _assert_same_weights(reference, fitted)
+
+
+def test_uint8_tasks_are_read_as_uint8_pools_are(images):
+    """Check fit(tasks) and scoring tasks divide uint8 samples by 255 too."""
+    from sklearn_meta.tasks import sample_tasks
+
+    u8, y = images
+    tasks = sample_tasks(u8, y, n_tasks=6, n_way=3, k_shot=1, n_query=3, random_state=0)
+    as_float = [
+        t.__class__(
+            t.X_support.astype(np.float32) / 255,
+            t.y_support,
+            t.X_query.astype(np.float32) / 255,
+            t.y_query,
+        )
+        for t in tasks
+    ]
+    a = _learner(PrototypicalClassifier).fit(tasks)
+    b = _learner(PrototypicalClassifier).fit(as_float)
+    _assert_same_weights(a, b)
+    assert np.array_equal(a.score(tasks), b.score(as_float))
