@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from skorch.callbacks import Checkpoint, PrintLog, ProgressBar, TrainEndCheckpoint
 from skorch.history import History
 
 from ._random import Stream, _stream, _torch_seeded
 
 __all__: list[str] = []
+
+#: Callbacks that print or write files: one process of a data-parallel fit
+#: runs them.
+_WRITERS = (Checkpoint, TrainEndCheckpoint, PrintLog, ProgressBar)
 
 
 class _CallbacksMixin:
@@ -83,7 +88,18 @@ class _CallbacksMixin:
                 )
             names.add(name)
             callbacks.append((name, cb))
-        return [(name, cb.initialize()) for name, cb in callbacks]
+        # Writers do nothing on the other processes of a data-parallel fit,
+        # not even make their folders.
+        quiet = self._quiet_process()
+        return [
+            (name, cb if quiet and isinstance(cb, _WRITERS) else cb.initialize())
+            for name, cb in callbacks
+        ]
+
+    def _quiet_process(self) -> bool:
+        """Whether this is a process of a data-parallel fit other than the first."""
+        dp = self.__dict__.get("_dp")
+        return dp is not None and dp.rank != 0
 
     @property
     def history(self) -> History:
@@ -100,5 +116,11 @@ class _CallbacksMixin:
         **cb_kwargs : dict
             Passed to the hook.
         """
+        # In a data-parallel fit only the first process prints and writes
+        # files; every process runs the others (their decisions agree, as
+        # the histories do).
+        quiet = self._quiet_process()
         for _, cb in self.callbacks_:
+            if quiet and isinstance(cb, _WRITERS):
+                continue
             getattr(cb, method_name)(self, **cb_kwargs)

@@ -176,6 +176,16 @@ _ENTRIES: dict[str, _Entry] = {
         "one trains, as torch's ``DataLoader`` workers do; 0 reads each "
         "meta-batch when it is needed. The results do not depend on it.",
     ),
+    "distributed": _Entry(
+        "distributed",
+        '"auto" or bool, default="auto"',
+        "Data-parallel meta-training over processes started by ``torchrun``: "
+        "each process adapts a share of every meta-batch and the "
+        "meta-gradients are summed, giving the one-process result. "
+        '"auto" uses a torch.distributed process group when one is initialised '
+        "or the launcher's environment is present (and initialises it then); "
+        "False always trains in this process alone.",
+    ),
     "device": _Entry(
         "device",
         'str or torch.device, default="auto"',
@@ -242,6 +252,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "runtime": (
         "augment",
         "num_workers",
+        "distributed",
         "device",
         "callbacks",
         "verbose",

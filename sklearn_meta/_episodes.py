@@ -36,6 +36,30 @@ _INFERENCE_CHUNK = 256
 _SCORING_CHUNK = 64
 
 
+def _everything(n: int) -> slice:
+    """Return the share of ``n`` tasks a process alone takes: all of them."""
+    return slice(0, n)
+
+
+class _MetaBatch(list):
+    """The batches of one meta-update, and the size of the whole meta-batch.
+
+    With several processes, each holds its share of the tasks (or samples);
+    ``n_total`` counts those of every process, which losses are averaged
+    over.
+    """
+
+    def __init__(self, batches, n_total: int):
+        super().__init__(batches)
+        self.n_total = n_total
+
+
+def _n_total(batches) -> int:
+    """Tasks (or samples) of the whole meta-batch ``batches`` belongs to."""
+    n_total = getattr(batches, "n_total", None)
+    return sum(len(b[0]) for b in batches) if n_total is None else n_total
+
+
 def _is_task_collection(X, y=None) -> bool:
     """Whether ``fit(X, y)`` received tasks rather than a labelled pool."""
     if isinstance(X, Task):
@@ -79,6 +103,7 @@ class _PoolEpisodes:
         *,
         augment=None,
         num_workers: int = 0,
+        part=_everything,
     ):
         self.X = X
         self.sampler = sampler
@@ -88,6 +113,8 @@ class _PoolEpisodes:
         self.targets = targets
         self.augment = augment
         self.num_workers = num_workers
+        #: The slice of a meta-batch of n tasks this process takes.
+        self.part = part
         self.y_support = torch.as_tensor(sampler.support_labels(), device=device)
         self.y_query = torch.as_tensor(sampler.query_labels(), device=device)
 
@@ -123,10 +150,15 @@ class _PoolEpisodes:
         """Yield meta-batches of at most ``batch_size`` of ``n_episodes`` episodes."""
         draws = []
         for start in range(0, n_episodes, batch_size):
-            draws.append(self.sampler.sample(min(batch_size, n_episodes - start), rng))
-        reads = (partial(self._read, *draw) for draw in draws)
+            support, query = self.sampler.sample(
+                min(batch_size, n_episodes - start), rng
+            )
+            # With several processes, this one reads and adapts its share.
+            part = self.part(len(support))
+            draws.append((len(support), support[part], query[part]))
+        reads = (partial(self._read, *draw[1:]) for draw in draws)
         for draw, read in zip(draws, _prefetched(reads, self.num_workers)):
-            yield [self._episodes(*draw, *read)]
+            yield _MetaBatch([self._episodes(*draw[1:], *read)], draw[0])
 
 
 def _augmented(augment, X: torch.Tensor) -> torch.Tensor:
@@ -145,9 +177,10 @@ def _augmented(augment, X: torch.Tensor) -> torch.Tensor:
 class _TaskEpisodes:
     """Meta-batches of user-given tasks."""
 
-    def __init__(self, stream: _TaskStream, device: torch.device):
+    def __init__(self, stream: _TaskStream, device: torch.device, part=_everything):
         self.stream = stream
         self.device = device
+        self.part = part
 
     @property
     def exhausted(self) -> bool:
@@ -162,7 +195,14 @@ class _TaskEpisodes:
             checked = self.stream.take(min(batch_size, n_episodes - start), rng)
             if not checked:
                 return
-            yield _batch_from_tasks(checked, self.device)
+            local = checked[self.part(len(checked))]
+            if not local:
+                raise ValueError(
+                    f"A meta-batch of {len(checked)} tasks cannot be shared by the "
+                    "processes of this fit: each needs one. Give more tasks, or "
+                    "a meta_batch_size at least the number of processes."
+                )
+            yield _MetaBatch(_batch_from_tasks(local, self.device), len(checked))
 
 
 class _FixedEpisodes:
@@ -261,11 +301,21 @@ class _EpisodeSourcesMixin:
             targets,
             augment=self._augment_fn(),
             num_workers=self.num_workers,
+            part=self._part,
         )
         valid = None
         if valid_idx is not None:
             valid = self._validation_episodes(pool, valid_idx)
         return train, valid, pool
+
+    @property
+    def _part(self):
+        """The share of a meta-batch this process takes (all, alone)."""
+        dp = self.__dict__.get("_dp")
+        if dp is None:
+            return _everything
+        dp.check_size(self._step_size, "Each meta-batch")
+        return dp.share
 
     def _check_augment(self) -> None:
         """Raise if ``augment`` is set for samples that are not images."""
@@ -356,4 +406,4 @@ class _EpisodeSourcesMixin:
         first = stream.first()
         self.sample_shape_ = tuple(first[0].shape[1:])
         self.n_features_in_ = first[0].shape[1]
-        return _TaskEpisodes(stream, self.device_), valid, None
+        return _TaskEpisodes(stream, self.device_, self._part), valid, None

@@ -15,6 +15,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import _samples
+from ._distributed import _data_parallel
 from ._episodes import _is_task_collection
 from ._random import SCORING_SEED, _as_generator
 from ._validation import _check_pool, _Pool
@@ -205,17 +206,25 @@ class _EpisodicEvaluationMixin:
         n_episodes = self.n_eval_episodes if n_episodes is None else n_episodes
         rng = _as_generator(SCORING_SEED if random_state is None else random_state)
         support, query = sampler.sample(n_episodes, rng)
-        y_support, y_query = self._episode_targets(pool, sampler, support, query)
-        self.module_.eval()
-        with torch.no_grad():
-            outputs = self._episode_logits_from_pool(
-                pool.X,
-                support,
-                y_support,
-                query,
-                n_way if self._classification else 0,
-            )
-            return self._episode_scores(outputs, y_query).cpu().numpy()
+        # Under torchrun each process scores a share of the episodes.
+        dp = _data_parallel(getattr(self, "distributed", False), self.device_)
+        if dp is not None:
+            part = dp.share(len(support))
+            support, query = support[part], query[part]
+        scores = np.empty(0)
+        if len(support):
+            y_support, y_query = self._episode_targets(pool, sampler, support, query)
+            self.module_.eval()
+            with torch.no_grad():
+                outputs = self._episode_logits_from_pool(
+                    pool.X,
+                    support,
+                    y_support,
+                    query,
+                    n_way if self._classification else 0,
+                )
+                scores = self._episode_scores(outputs, y_query).cpu().numpy()
+        return scores if dp is None else dp.gather(scores)
 
     def _task_scores(self, tasks) -> np.ndarray:
         """Adapt to each task's support set and score its query set; one score each."""

@@ -36,14 +36,20 @@ from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._data import _Samples, _samples
-from ._episodes import _INFERENCE_CHUNK, _EpisodeSourcesMixin, _fit_takes_tasks
+from ._distributed import _data_parallel, _local_device
+from ._episodes import (
+    _INFERENCE_CHUNK,
+    _EpisodeSourcesMixin,
+    _fit_takes_tasks,
+    _n_total,
+)
 from ._evaluation import _EpisodicEvaluationMixin, _PoolPredictionMixin
 from ._modules import _make_module, _probe_module, _resolve_device
 from ._params import _RoutedParamsMixin
 from ._persistence import _CheckpointMixin, _TorchStateMixin
 from ._random import Stream, _draw_seed, _stream, _torch_seeded
 from ._regressor import AdaptedRegressor, MetaRegressorMixin
-from ._sklearn import HasMethods, Interval, RealNotInt, _fit_context
+from ._sklearn import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._validation import _check_X
 from .nn import _default_backbone
 from .tasks import _EpisodeBatch
@@ -134,6 +140,7 @@ class BaseMetaLearner(
         "eval_n_query": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "augment": [None, callable, list, tuple],
         "num_workers": [Interval(numbers.Integral, 0, None, closed="left")],
+        "distributed": [StrOptions({"auto"}), "boolean"],
         "device": [str, torch.device],
         "callbacks": [None, list],
         "verbose": ["verbose"],
@@ -276,19 +283,63 @@ class BaseMetaLearner(
         """One meta-update on ``batches``: backpropagate the mean loss, step."""
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
-        loss, score, n = self._mean_losses(batches)
-        loss.backward()
+        losses, scores = [], []
+        for batch in batches:
+            batch_losses, batch_scores = self._episode_losses(batch)
+            losses.append(batch_losses)
+            if batch_scores is not None:
+                scores.append(batch_scores.detach())
+        # The mean over the whole meta-batch: with several processes, each
+        # backpropagates its share of the sum, and the sums are added.
+        (torch.cat(losses).sum() / _n_total(batches)).backward()
+        return self._meta_update(
+            batches, [t.detach() for t in losses], scores, _n_total(batches)
+        )
+
+    def _meta_update(self, batches, losses, scores, n_total: int) -> dict:
+        """Apply the meta-gradient in ``.grad``; return the step's record.
+
+        ``losses`` and ``scores`` are this process's per-task tensors;
+        ``n_total`` the tasks of the whole meta-batch (of every process).
+        """
         self._step_optimizer(batches)
-        return {"loss": loss.detach(), "score": score, "n": n}
+        return self._step_record(losses, scores, n_total)
+
+    def _step_record(self, losses, scores, n_total: int) -> dict:
+        """Return the mean loss and score of a step over every process's tasks."""
+        losses = torch.cat(losses)
+        dp = self._data_parallel
+        if dp is None:
+            score = torch.cat(scores).mean().item() if scores else None
+            return {"loss": losses.mean(), "score": score, "n": n_total}
+        score_sum = torch.cat(scores).sum().item() if scores else 0.0
+        loss_sum, score_sum = dp.reduce_numbers(losses.sum().item(), score_sum)
+        return {
+            "loss": torch.tensor(loss_sum / n_total),
+            "score": score_sum / n_total if scores else None,
+            "n": n_total,
+        }
+
+    @property
+    def _data_parallel(self):
+        """The data-parallel group of the fit under way (None: one process)."""
+        return self.__dict__.get("_dp")
 
     def _step_optimizer(self, batches: list[_EpisodeBatch]) -> None:
         """Apply the meta-gradient held in ``.grad``.
 
-        A non-finite gradient stops training before it reaches the weights.
-        The callbacks see it first (``on_grad_computed``, as in skorch), then
-        it is clipped to ``max_grad_norm`` when the learner has that
-        parameter, then the optimiser steps.
+        With several processes, the processes first report their status and
+        sum their gradients (and average their buffers). A non-finite
+        gradient stops training before it reaches the weights. The callbacks
+        see it first (``on_grad_computed``, as in skorch), then it is clipped
+        to ``max_grad_norm`` when the learner has that parameter, then the
+        optimiser steps.
         """
+        dp = self._data_parallel
+        if dp is not None:
+            dp.sync_status()
+            dp.reduce_gradients(self.module_.parameters())
+            dp.average_buffers(self.module_)
         self._check_finite_gradients()
         self.notify(
             "on_grad_computed",
@@ -322,23 +373,28 @@ class BaseMetaLearner(
         )
 
     def _valid_step(self, batches: list[_EpisodeBatch]) -> dict:
-        """Losses and scores of meta-validation ``batches``, without gradients."""
-        self.module_.eval()
-        with torch.no_grad():
-            loss, score, n = self._mean_losses(batches)
-        return {"loss": loss, "score": score, "n": n}
+        """Losses and scores of meta-validation ``batches``, without gradients.
 
-    def _mean_losses(self, batches):
-        """Mean loss, mean score (or None) and episode count over ``batches``."""
+        With several processes, each scores its share of every batch.
+        """
+        self.module_.eval()
+        n_total = _n_total(batches)
+        dp = self._data_parallel
+        if dp is not None:
+            batches = [
+                _EpisodeBatch(*(t[dp.share(len(b[0]))] for t in b[:4]), b[4])
+                for b in batches
+            ]
         losses, scores = [], []
-        for batch in batches:
-            batch_losses, batch_scores = self._episode_losses(batch)
-            losses.append(batch_losses)
-            if batch_scores is not None:
-                scores.append(batch_scores.detach())
-        losses = torch.cat(losses)
-        score = torch.cat(scores).mean().item() if scores else None
-        return losses.mean(), score, len(losses)
+        with torch.no_grad():
+            for batch in batches:
+                batch_losses, batch_scores = self._episode_losses(batch)
+                losses.append(batch_losses)
+                if batch_scores is not None:
+                    scores.append(batch_scores)
+        if dp is not None:
+            dp.sync_status()
+        return self._step_record(losses, scores, n_total)
 
     def _run_epoch(self, source, rng, training: bool) -> None:
         """Run one epoch's meta-batches of ``source``, recording the history."""
@@ -348,7 +404,7 @@ class BaseMetaLearner(
         for batches in source.batches(rng, n_episodes, self._step_size):
             self.history_.new_batch()
             self.notify("on_batch_begin", batch=batches, training=training)
-            step = step_fn(batches)
+            step = self._run_step(step_fn, batches)
             self.history_.record_batch(f"{prefix}_loss", step["loss"].item())
             self.history_.record_batch(f"{prefix}_batch_size", step["n"])
             if step["score"] is not None:
@@ -356,6 +412,29 @@ class BaseMetaLearner(
                     f"{prefix}_{self._score_name}", step["score"]
                 )
             self.notify("on_batch_end", batch=batches, training=training, **step)
+
+    def _run_step(self, step_fn, batches) -> dict:
+        """Run one training or validation step.
+
+        With several processes, a step that fails tells the others, so that
+        every process raises rather than waits.
+        """
+        dp = self._data_parallel
+        if dp is None:
+            return step_fn(batches)
+        dp.owes_status = True
+        try:
+            step = step_fn(batches)
+        except BaseException as exc:
+            if dp.owes_status:
+                dp.sync_status(exc)
+            raise
+        if dp.owes_status:
+            raise RuntimeError(
+                f"{type(self).__name__}'s step made no collective call; its "
+                "gradients were not summed over the processes."
+            )
+        return step
 
     @property
     def _step_size(self) -> int:
@@ -398,6 +477,8 @@ class BaseMetaLearner(
             # A failed fit leaves the estimator unfitted, not half-fitted.
             self._clear_fitted()
             raise
+        finally:
+            self.__dict__.pop("_dp", None)
 
     def _check_params(self) -> None:
         """Check what the constraints of single parameters cannot: their relations.
@@ -412,13 +493,22 @@ class BaseMetaLearner(
         self._check_extra_params()
         self._check_params()
         self.device_ = _resolve_device(self.device)
+        dp = _data_parallel(getattr(self, "distributed", False), self.device_)
         self._seed_ = _draw_seed(self.random_state)
+        if dp is not None:
+            self.device_ = _local_device(self.device_)
+            # With random_state=None each process drew its own seed: rank 0's
+            # decides the episodes of every process.
+            self._seed_ = dp.broadcast_seed(self._seed_)
+            self.__dict__["_dp"] = dp
         if _fit_takes_tasks(X, y, groups):
             train, valid, pool = self._prepare_tasks(X)
         else:
             train, valid, pool = self._prepare_pool(X, y, groups)
 
         self.module_ = self._initialize_module()
+        if dp is not None:
+            dp.broadcast_module(self.module_)
         trainable = [p for p in self.module_.parameters() if p.requires_grad]
         if trainable:
             self.optimizer_ = self.optimizer(
@@ -445,15 +535,22 @@ class BaseMetaLearner(
             if valid is not None:
                 self._run_epoch(valid, None, training=False)
 
-        self._train_epochs(
-            self.max_epochs,
-            run_epoch,
-            X=X,
-            y=y,
-            exhausted=lambda: getattr(train, "exhausted", False),
-            dataset_train=train,
-            dataset_valid=valid,
-        )
+        try:
+            self._train_epochs(
+                self.max_epochs,
+                run_epoch,
+                X=X,
+                y=y,
+                exhausted=lambda: getattr(train, "exhausted", False),
+                dataset_train=train,
+                dataset_valid=valid,
+            )
+        except BaseException as exc:
+            # A failure outside a step (a callback, say) reaches the other
+            # processes at their next step's status report.
+            if dp is not None and not dp.failed:
+                dp.sync_status(exc)
+            raise
         # A fitted learner predicts in inference mode: batch-norm layers use
         # their running statistics, so a prediction does not depend on the
         # other samples it comes with.

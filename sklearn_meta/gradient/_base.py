@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .._classifier import MetaClassifierMixin
 from .._data import _samples
-from .._episodes import _SCORING_CHUNK
+from .._episodes import _SCORING_CHUNK, _n_total
 from .._functional import (
     _ClassHead,
     _functional_call,
@@ -301,7 +301,9 @@ class BaseGradientLearner(BaseMetaLearner):
         """One meta-update, a chunk of tasks at a time (memory bounded by it)."""
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
-        total = sum(len(b.X_support) for b in batches)
+        # The whole meta-batch's size: with several processes, each sums its
+        # share of the tasks, and the processes' sums are added.
+        total = _n_total(batches)
         losses, scores = [], []
         for batch in batches:
             # Each chunk's graph is freed by its backward pass, so memory grows
@@ -312,15 +314,6 @@ class BaseGradientLearner(BaseMetaLearner):
                 losses.append(chunk_losses.detach())
                 scores.append(chunk_scores.detach())
         return self._meta_update(batches, losses, scores, total)
-
-    def _meta_update(self, batches, losses, scores, total: int) -> dict:
-        """Apply the meta-gradient in ``.grad``; return the step's record."""
-        self._step_optimizer(batches)
-        return {
-            "loss": torch.cat(losses).mean(),
-            "score": torch.cat(scores).mean().item(),
-            "n": total,
-        }
 
     # -- adaptation and prediction -------------------------------------------------
 
@@ -432,6 +425,7 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -461,6 +455,7 @@ class _GradientClassifier(MetaClassifierMixin, BaseGradientLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -495,6 +490,7 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -522,6 +518,7 @@ class _GradientRegressor(MetaRegressorMixin, BaseGradientLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .._docs import learner_doc
+from .._episodes import _n_total
 from .._sklearn import Interval, StrOptions
 from ..base import MetaClassifierMixin, MetaRegressorMixin
 from ..tasks import _EpisodeBatch
@@ -101,7 +102,7 @@ class _ReptileMixin(BaseGradientLearner):
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
         meta = self._meta_params()
-        total = sum(len(b.X_support) for b in batches)
+        total = _n_total(batches)
         deltas = {k: torch.zeros_like(p) for k, p in meta.items()}
         losses, scores = [], []
         with torch.no_grad():
@@ -187,6 +188,7 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -217,6 +219,7 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -273,6 +276,7 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -301,6 +305,7 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -188,6 +188,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -217,6 +218,7 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

@@ -262,6 +262,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -292,6 +293,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose

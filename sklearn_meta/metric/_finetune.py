@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from .._data import _prefetched, _Samples, _samples
 from .._docs import fill_doc
-from .._episodes import _augmented
+from .._episodes import _augmented, _everything, _MetaBatch
 from .._sklearn import Interval, StrOptions
 from .._validation import _check_pool
 from ..tasks import _check_task
@@ -51,21 +51,29 @@ class _PoolMinibatches:
         *,
         augment=None,
         num_workers: int = 0,
+        part=_everything,
     ):
         self.X = X
         self.y = y
         self.device = device
         self.augment = augment
         self.num_workers = num_workers
+        self.part = part
 
     def batches(self, rng, n_samples: int, batch_size: int):
         order = rng.permutation(len(self.X))[:n_samples]
-        parts = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        sizes, parts = [], []
+        for i in range(0, len(order), batch_size):
+            # With several processes, this one reads its share of the samples.
+            rows = order[i : i + batch_size]
+            sizes.append(len(rows))
+            parts.append(rows[self.part(len(rows))])
         reads = (partial(self.X.gather, idx, self.device) for idx in parts)
-        for idx, X in zip(parts, _prefetched(reads, self.num_workers)):
+        for size, idx, X in zip(sizes, parts, _prefetched(reads, self.num_workers)):
             if self.augment is not None:
                 X = _augmented(self.augment, X)
-            yield [_Minibatch(X, self.y[torch.as_tensor(idx, device=self.device)])]
+            y = self.y[torch.as_tensor(idx, device=self.device)]
+            yield _MetaBatch([_Minibatch(X, y)], size)
 
 
 class _CosineHead(nn.Module):
@@ -246,6 +254,7 @@ class FineTuneClassifier(BaseMetricLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -272,6 +281,7 @@ class FineTuneClassifier(BaseMetricLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
@@ -308,6 +318,7 @@ class FineTuneClassifier(BaseMetricLearner):
             self.device_,
             augment=self._augment_fn(),
             num_workers=self.num_workers,
+            part=self._part,
         )
         valid = None
         if valid_idx is not None:

@@ -225,6 +225,7 @@ class MatchingNetworkClassifier(BaseMetricLearner):
         eval_n_query=None,
         augment=None,
         num_workers=0,
+        distributed="auto",
         device="auto",
         callbacks=None,
         verbose=0,
@@ -252,6 +253,7 @@ class MatchingNetworkClassifier(BaseMetricLearner):
         self.eval_n_query = eval_n_query
         self.augment = augment
         self.num_workers = num_workers
+        self.distributed = distributed
         self.device = device
         self.callbacks = callbacks
         self.verbose = verbose
