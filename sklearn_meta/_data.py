@@ -21,6 +21,9 @@ exactly ``X.astype(np.float32) / 255`` (one correctly rounded division).
 
 from __future__ import annotations
 
+import mmap
+import os
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +109,60 @@ class _TensorSource:
         return _TensorSource(self.tensor.to(device))
 
 
+class _FileRows:
+    """Rows of a C-ordered ``np.memmap``, read from its file with ``pread``.
+
+    Indexing the mapping would map the pages it touches (and the kernel's
+    read-ahead around them) into the process, whose resident size then grows
+    with every epoch, although those pages are the page cache's. Reading the
+    file copies just the rows, and the process's memory stays flat.
+    """
+
+    def __init__(self, array: np.memmap):
+        self.path = array.filename
+        self.offset = int(array.offset)
+        self.row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.itemsize
+        self.dtype = array.dtype
+        self.row_shape = array.shape[1:]
+        self.fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+    @classmethod
+    def of(cls, array) -> _FileRows | None:
+        """Return a reader of ``array``'s file, or None if it has no simple one.
+
+        That is a memmap made by ``np.memmap`` or ``np.load(mmap_mode=...)``
+        itself (not a view of one), C-ordered, backed by a named file.
+        """
+        if (
+            isinstance(array, np.memmap)
+            and isinstance(array.base, mmap.mmap)
+            and array.flags.c_contiguous
+            and array.filename is not None
+        ):
+            return cls(array)
+        return None
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        """Read increasing ``rows``, each run of consecutive rows in one call."""
+        out = np.empty((len(rows), *self.row_shape), self.dtype)
+        view = out.reshape(len(rows), -1).view(np.uint8)
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for start, stop in zip(
+            np.r_[0, breaks].tolist(), np.r_[breaks, len(rows)].tolist()
+        ):
+            size = (stop - start) * self.row_bytes
+            position = self.offset + int(rows[start]) * self.row_bytes
+            data = os.pread(self.fd, size, position)
+            if len(data) != size:
+                raise ValueError(
+                    f"{self.path} ends before row {int(rows[stop - 1])}: it is "
+                    "shorter than the memmap's shape says."
+                )
+            view[start:stop] = np.frombuffer(data, np.uint8).reshape(stop - start, -1)
+        return out
+
+
 class _ArrayLikeSource:
     """An array-like on disk read by integer arrays: memmap, h5py, zarr, images."""
 
@@ -116,13 +173,14 @@ class _ArrayLikeSource:
         self.name = name
         self.shape = tuple(int(n) for n in array.shape)
         self.dtype = _check_dtype(array.dtype, f"{name} ({type(array).__name__})")
+        # h5py reads increasing indices only; zarr reads them through oindex;
+        # a plain memmap is read from its file.
+        self.reader = _FileRows.of(array) or getattr(array, "oindex", None) or array
 
     def read(self, rows: np.ndarray, device) -> torch.Tensor:
         """Read ``rows`` (any order, repeats allowed), check them, move them."""
         unique, inverse = np.unique(rows, return_inverse=True)
-        # h5py reads increasing indices only; zarr reads them through oindex.
-        reader = getattr(self.array, "oindex", self.array)
-        values = np.asarray(reader[unique])
+        values = np.asarray(self.reader[unique])
         if values.shape != (len(unique), *self.shape[1:]):
             raise ValueError(
                 f"Reading rows of {self.name} gave an array of shape {values.shape}; "

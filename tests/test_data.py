@@ -488,3 +488,26 @@ def test_uint8_tasks_are_read_as_uint8_pools_are(images):
     b = _learner(PrototypicalClassifier).fit(as_float)
     _assert_same_weights(a, b)
     assert np.array_equal(a.score(tasks), b.score(as_float))
+
+
+def test_memmaps_are_read_from_their_files_row_for_row(images, tmp_path):
+    """Check memmaps (raw, .npy, views of them) read the rows indexing gives."""
+    from sklearn_meta._data import _FileRows, _lazy_samples
+
+    u8, _ = images
+    np.save(tmp_path / "pool.npy", u8)
+    npy = np.load(tmp_path / "pool.npy", mmap_mode="r")  # data after a header
+    raw = _memmap(tmp_path, u8)
+    rows = np.array([[5, 6, 7, 89], [0, 0, 50, 6]])
+    for X in (npy, raw, npy[10:], raw[::3], npy[:, :, 2:6]):
+        samples = _lazy_samples(X)
+        direct = _FileRows.of(X) is not None
+        assert direct == (X is npy or X is raw)  # views are indexed instead
+        expected = torch.from_numpy(np.asarray(X)[rows].astype(np.float32) / 255)
+        assert torch.equal(samples.gather(rows, "cpu"), expected)
+    # A file cut short after the memmap was opened is named, not misread.
+    reader = _FileRows.of(raw)
+    with open(raw.filename, "r+b") as f:
+        f.truncate(100 * 64)
+    with pytest.raises(ValueError, match="ends before row 200"):
+        reader[np.array([1, 200])]
