@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,13 +94,29 @@ class _DiskCache:
             return None
 
     def put(self, key: str, value: Any) -> None:
-        """Write one entry to its own file (atomically)."""
+        """Write one entry to its own file, atomically.
+
+        The entry is written to a temporary file in the same directory, then
+        renamed over the entry's file: a reader sees the old entry or the new
+        one, never part of one, and of concurrent writers of one key the last
+        rename wins. The temporary name is the writer's own (process id and a
+        random part, so threads of one process differ too), and it is removed
+        when writing or renaming fails.
+        """
         if self.directory is None:
             return
-        # Write then rename, so an interruption never leaves half a file.
-        tmp = self._path(key).with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value, allow_nan=True))
-        os.replace(tmp, self._path(key))
+        path = self._path(key)
+        text = json.dumps(value, allow_nan=True)
+        tmp = path.with_name(f"{key}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            # An interrupt (KeyboardInterrupt) as much as a failed write; only
+            # a process killed between the two steps leaves its temporary
+            # file, which no reader opens.
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _as_number(value: Any, what: str, *, finite: bool = False) -> float:

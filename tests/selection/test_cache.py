@@ -1,8 +1,14 @@
-"""Tests for the on-disk cache of AlgorithmRecommender: corrupt entries."""
+"""Tests for the on-disk cache of AlgorithmRecommender.
+
+Corrupt entries, atomic writes and concurrent writers.
+"""
 
 import json
+import multiprocessing
+import os
 import re
 import shutil
+import threading
 import warnings
 
 import numpy as np
@@ -15,6 +21,7 @@ from sklearn_meta.selection import (
     MetaFeatureExtractor,
     make_meta_datasets,
 )
+from sklearn_meta.selection._evaluation import _DiskCache
 
 GENERAL = {"general": ["nr_inst", "nr_attr", "nr_class", "attr_to_inst", "freq_class"]}
 
@@ -155,3 +162,103 @@ def test_clean_cache_is_read_back_without_warning(clean, datasets):
     assert recommender.n_evaluations_computed_ == 0
     np.testing.assert_array_equal(recommender.scores_, reference.scores_)
     np.testing.assert_array_equal(recommender.meta_features_, reference.meta_features_)
+
+
+# ------------------------------------------------------------- atomic writes
+def _parse_entry(value):
+    if not isinstance(value, dict) or set(value) != {"writer", "n", "payload"}:
+        raise ValueError("not an entry of the writers below")
+    return value
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_write_interrupted_before_rename_leaves_the_old_entry(
+    tmp_path, monkeypatch, error
+):
+    """Check that a write stopped before its rename leaves no trace behind."""
+    cache = _DiskCache(tmp_path, "entries")
+    old = {"writer": 0, "n": 0, "payload": "old"}
+
+    def fail(src, dst):
+        raise error
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", fail)
+        with pytest.raises(type(error)):
+            cache.put("key", old)
+    # No entry a reader trusts, and no temporary file.
+    assert list(cache.directory.iterdir()) == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.get("key", _parse_entry) is None
+
+    cache.put("key", old)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", fail)
+        with pytest.raises(type(error)):
+            cache.put("key", {**old, "payload": "new"})
+    assert [p.name for p in cache.directory.iterdir()] == ["key.json"]
+    assert cache.get("key", _parse_entry) == old
+
+
+def test_temporary_file_of_a_killed_writer_is_never_read(tmp_path):
+    """Check that a writer's temporary file is not an entry, whatever it holds."""
+    cache = _DiskCache(tmp_path, "entries")
+    (cache.directory / f"key.{os.getpid()}.0123.tmp").write_text('{"writer": ')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.get("key", _parse_entry) is None
+
+
+def _write_many(directory, writer, n_writes, barrier, errors=None):
+    cache = _DiskCache(directory, "entries")
+    barrier.wait()
+    try:
+        for n in range(n_writes):
+            cache.put("key", {"writer": writer, "n": n, "payload": "x" * 200_000})
+    except OSError as exc:
+        if errors is None:
+            raise
+        errors.append(exc)  # a thread's exception would go unseen
+
+
+@pytest.mark.parametrize("workers", ["processes", "threads"])
+def test_concurrent_writers_of_one_key_leave_one_valid_entry(tmp_path, workers):
+    """Check that readers only ever see whole entries while two writers race."""
+    n_writes, errors = 60, []
+    if workers == "processes":
+        context = multiprocessing.get_context("fork")
+        barrier = context.Barrier(3)
+        writers = [
+            context.Process(target=_write_many, args=(tmp_path, w, n_writes, barrier))
+            for w in (1, 2)
+        ]
+    else:
+        barrier = threading.Barrier(3)
+        writers = [
+            threading.Thread(
+                target=_write_many, args=(tmp_path, w, n_writes, barrier, errors)
+            )
+            for w in (1, 2)
+        ]
+    for writer in writers:
+        writer.start()
+    cache = _DiskCache(tmp_path, "entries")
+    seen = set()
+    barrier.wait()
+    with warnings.catch_warnings():
+        # An entry read half-written would warn as unreadable.
+        warnings.simplefilter("error")
+        while any(writer.is_alive() for writer in writers):
+            entry = cache.get("key", _parse_entry)
+            if entry is not None:
+                assert entry["payload"] == "x" * 200_000
+                seen.add(entry["writer"])
+    for writer in writers:
+        writer.join()
+        assert getattr(writer, "exitcode", 0) == 0
+    assert errors == []
+    assert [p.name for p in cache.directory.iterdir()] == ["key.json"]
+    final = cache.get("key", _parse_entry)
+    assert final["n"] == n_writes - 1 and final["writer"] in (1, 2)
+    assert seen
