@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Callable
@@ -26,8 +27,8 @@ import joblib
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import check_cv, cross_validate
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
 
 from ._datasets import Dataset
 from ._portfolio import Portfolio
@@ -181,22 +182,49 @@ def _evaluation_key(dataset_key: str, config_key: str, cv: Any, scoring: Any) ->
     )
 
 
+def _cross_validate(
+    estimator: Any, X: np.ndarray, y: np.ndarray, folds: Any, scoring: Any
+) -> _Evaluation:
+    """Cross-validate one configuration on one data set, a fold at a time.
+
+    The folds run here, one after another, rather than through
+    ``cross_validate``'s own ``Parallel``: under joblib's dask backend a
+    nested ``Parallel`` goes back to the cluster whatever its ``n_jobs``, which
+    would split one evaluation into tasks on several workers. The estimator's
+    own parallelism (a forest's ``n_jobs``) is left to joblib's nesting rules.
+    A fold whose fit or scoring raises scores NaN (``error_score=np.nan``), so
+    a configuration that cannot fit a data set ranks last there instead of
+    stopping the run, as ``cross_validate`` does when every fit fails.
+    """
+    scorer = check_scoring(estimator, scoring=scoring)
+    scores, fit_time, score_time = [], 0.0, 0.0
+    with warnings.catch_warnings():
+        # A configuration that fails on a data set scores NaN and ranks last;
+        # its warnings would repeat once per fold and data set.
+        warnings.simplefilter("ignore", UserWarning)
+        for train, test in folds.split(X, y):
+            model = clone(estimator)
+            start = time.perf_counter()
+            try:
+                model.fit(X[train], y[train])
+            except Exception:
+                scores.append(np.nan)
+                fit_time += time.perf_counter() - start
+                continue
+            fit_time += time.perf_counter() - start
+            start = time.perf_counter()
+            try:
+                scores.append(float(scorer(model, X[test], y[test])))
+            except Exception:
+                scores.append(np.nan)
+            score_time += time.perf_counter() - start
+    return _Evaluation(scores=scores, fit_time=fit_time, score_time=score_time)
+
+
 def _score_one(
     index: int, estimator: Any, X: np.ndarray, y: np.ndarray, cv: Any, scoring: Any
 ) -> tuple[int, _Evaluation]:
-    with warnings.catch_warnings():
-        # A configuration that fails on a data set scores NaN and ranks last;
-        # sklearn's warning for it would repeat once per fold and data set.
-        warnings.simplefilter("ignore", FitFailedWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        result = cross_validate(
-            clone(estimator), X, y, cv=cv, scoring=scoring, error_score=np.nan
-        )
-    return index, _Evaluation(
-        scores=[float(s) for s in result["test_score"]],
-        fit_time=float(np.sum(result["fit_time"])),
-        score_time=float(np.sum(result["score_time"])),
-    )
+    return index, _cross_validate(estimator, X, y, cv, scoring)
 
 
 def _evaluate_portfolio(

@@ -382,18 +382,30 @@ def test_interrupted_fit_resumes_without_recomputing(family, tmp_path):
     np.testing.assert_array_equal(again.scores_, resumed.scores_)
 
 
+class _FitFailsClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier whose fit always raises."""
+
+    def fit(self, X, y):
+        raise RuntimeError("this configuration cannot fit")
+
+    def predict(self, X):
+        raise NotFittedError("never fitted")
+
+
 def test_failing_configuration_scores_nan_and_ranks_last(family):
-    """Check that a configuration that cannot fit is scored NaN, not raised."""
+    """Check that a configuration that cannot fit or score is NaN, not raised."""
     recommender = AlgorithmRecommender(
         portfolio={
-            "bad": KNeighborsClassifier(n_neighbors=10_000),
+            "bad": KNeighborsClassifier(n_neighbors=10_000),  # predict raises
+            "raises": _FitFailsClassifier(),  # fit raises on every fold
             "gnb": GaussianNB(),
         },
         meta_features=MetaFeatureExtractor(features=GENERAL),
         cv=2,
         verbose=0,
     ).fit(family[:3])
-    assert np.isnan(recommender.scores_[:, 0]).all()
+    assert np.isnan(recommender.scores_[:, :2]).all()
+    assert np.isfinite(recommender.scores_[:, 2]).all()
     target = family[3]
     assert recommender.recommend(target.X, target.y, k=1)[0].name == "gnb"
 
