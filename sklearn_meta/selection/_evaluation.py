@@ -7,6 +7,14 @@ interrupted keeps every evaluation it finished, and a later run with the same
 inputs reads them back instead of computing them again. An entry that cannot
 be read back as the structure it was written with (a truncated or foreign
 file) is reported by a warning and computed again.
+
+An evaluation is one joblib task on whatever backend is active (loky,
+threads, dask.distributed, ...). The task itself reads and writes the cache,
+so a finished evaluation is on disk before its result travels back, and a
+task run again after its worker died (dask resubmits the tasks of a lost
+worker) reads what it had finished instead of computing it twice. Entries are
+written to a temporary file and renamed, so concurrent writers on a shared
+file system never leave half an entry.
 """
 
 from __future__ import annotations
@@ -48,10 +56,17 @@ class _Evaluation:
 
 
 class _DiskCache:
-    """One JSON file per key under ``directory``; ``None`` keeps nothing."""
+    """One JSON file per key under ``directory``; ``None`` keeps nothing.
+
+    Instances are sent to joblib's workers with the tasks that read and write
+    them, so the directory is made absolute here, where the caller's working
+    directory is the one meant.
+    """
 
     def __init__(self, directory: str | os.PathLike | None, namespace: str):
-        self.directory = None if directory is None else Path(directory) / namespace
+        self.directory = (
+            None if directory is None else Path(directory).absolute() / namespace
+        )
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -59,7 +74,7 @@ class _DiskCache:
         """Return the file of one entry, named by its key."""
         return self.directory / f"{key}.json"
 
-    def get(self, key: str, parse: Callable[[Any], Any]) -> Any:
+    def get(self, key: str, parse: Callable[[Any], Any], *, warn: bool = True) -> Any:
         """Return the cached entry of ``key``, or None when there is none.
 
         Parameters
@@ -69,6 +84,9 @@ class _DiskCache:
         parse : callable
             Turns the decoded JSON into the entry, raising ``ValueError`` when
             it does not have the structure that was written.
+        warn : bool, default=True
+            Warn when the entry exists but cannot be read back. Workers read
+            quietly: the caller has warned about that entry already.
 
         Returns
         -------
@@ -86,12 +104,13 @@ class _DiskCache:
         # ValueError covers bytes that are not UTF-8, text that is not JSON
         # and JSON of another structure alike.
         except (OSError, ValueError) as exc:
-            warnings.warn(
-                f"Ignoring the unreadable cache entry {path} ({exc}); it is "
-                "computed again and overwritten.",
-                UserWarning,
-                stacklevel=2,
-            )
+            if warn:
+                warnings.warn(
+                    f"Ignoring the unreadable cache entry {path} ({exc}); it is "
+                    "computed again and overwritten.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return None
 
     def put(self, key: str, value: Any) -> None:
@@ -222,9 +241,52 @@ def _cross_validate(
 
 
 def _score_one(
-    index: int, estimator: Any, X: np.ndarray, y: np.ndarray, cv: Any, scoring: Any
+    index: int,
+    estimator: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    folds: Any,
+    scoring: Any,
+    *,
+    cache: _DiskCache,
+    key: str,
+    n_splits: int,
 ) -> tuple[int, _Evaluation]:
-    return index, _cross_validate(estimator, X, y, cv, scoring)
+    """Return the evaluation of one configuration on one data set, via the cache.
+
+    The task joblib runs, in the caller's process or on a worker. An entry
+    already in the cache (written by an earlier attempt of this task whose
+    worker died before the result reached the caller) is returned without
+    fitting anything; a computed one is written the moment it is computed,
+    before it travels back. ``data`` is the data set's ``(X, y)``.
+    """
+    parse = functools.partial(_parse_evaluation, n_splits=n_splits)
+    evaluation = cache.get(key, parse, warn=False)
+    if evaluation is not None:
+        return index, evaluation
+    evaluation = _cross_validate(estimator, *data, folds, scoring)
+    try:
+        cache.put(key, evaluation.__dict__)
+    except OSError:
+        # A worker that cannot write there (no shared file system with the
+        # caller) leaves the entry to the caller, which writes every result
+        # it receives that it does not find in its cache.
+        pass
+    return index, evaluation
+
+
+def _unordered_parallel(n_jobs: int | None) -> Parallel:
+    """Return a ``Parallel`` yielding results as they finish, if the backend can.
+
+    ``n_jobs`` goes to joblib as given, so that None defers to the active
+    ``parallel_config`` (a dask cluster's workers, say) as joblib documents.
+    """
+    try:
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    except ValueError:
+        # The multiprocessing backend and those built on it (ray's) return a
+        # list at the end only. Nothing is lost by waiting: each task has
+        # written its entry to the cache when it finished.
+        return Parallel(n_jobs=n_jobs)
 
 
 def _evaluate_portfolio(
@@ -241,7 +303,14 @@ def _evaluate_portfolio(
     """Score every configuration on every data set.
 
     ``dataset_keys`` are the data sets' :func:`_dataset_key`, computed once by
-    the caller (who also keys the meta-features by them).
+    the caller (who also keys the meta-features by them). Each evaluation is
+    one task of ``Parallel(n_jobs=n_jobs)`` on the active joblib backend, and
+    it carries its data set: the arrays go as one tuple, which joblib's dask
+    backend sends inside the task instead of scattering it. Scattered data
+    lives on one worker and has no recipe dask could rebuild it from, so the
+    death of that worker would cancel every task that needs it, where a task
+    that holds its data is simply run again elsewhere. (loky still
+    memory-maps large arrays, inside a tuple as anywhere.)
 
     Returns
     -------
@@ -250,7 +319,7 @@ def _evaluate_portfolio(
     fit_times : ndarray of shape (n_datasets, n_configurations)
         Seconds spent fitting, summed over folds.
     n_computed : int
-        Evaluations computed in this call (the others came from the cache).
+        Evaluations not in the cache when the call started, computed by it.
     """
     cache = _DiskCache(cache_dir, "evaluations")
     names = list(portfolio)
@@ -269,20 +338,29 @@ def _evaluate_portfolio(
             if evaluation is not None:
                 scores[i, j], fit_times[i, j] = evaluation.mean, evaluation.fit_time
             else:
-                todo.append((i, j, key, folds))
+                todo.append((i, j, key, folds, n_splits))
     if todo:
         jobs = (
             delayed(_score_one)(
-                k, portfolio[names[j]], datasets[i].X, datasets[i].y, folds, scoring
+                k,
+                portfolio[names[j]],
+                (datasets[i].X, datasets[i].y),
+                folds,
+                scoring,
+                cache=cache,
+                key=key,
+                n_splits=n_splits,
             )
-            for k, (i, j, _, folds) in enumerate(todo)
+            for k, (i, j, key, folds, n_splits) in enumerate(todo)
         )
-        # Unordered, so each finished evaluation is cached the moment it
-        # arrives: an interruption loses only the ones still running.
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+        results = _unordered_parallel(n_jobs)(jobs)
         for k, evaluation in _progress(results, len(todo), verbose):
-            i, j, key, _ = todo[k]
-            cache.put(key, evaluation.__dict__)
+            i, j, key, _, n_splits = todo[k]
+            # The task wrote its entry where it ran; a worker that does not
+            # share this file system wrote none here.
+            parse = functools.partial(_parse_evaluation, n_splits=n_splits)
+            if cache.get(key, parse, warn=False) is None:
+                cache.put(key, evaluation.__dict__)
             scores[i, j], fit_times[i, j] = evaluation.mean, evaluation.fit_time
     return scores, fit_times, len(todo)
 

@@ -1,6 +1,7 @@
 """Tests for the on-disk cache of AlgorithmRecommender.
 
-Corrupt entries, atomic writes and concurrent writers.
+Corrupt entries, atomic writes, concurrent writers, and the tasks that read and
+write it themselves.
 """
 
 import json
@@ -13,15 +14,22 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 
 from sklearn_meta.selection import (
     AlgorithmRecommender,
     MetaFeatureExtractor,
+    _evaluation,
     make_meta_datasets,
 )
-from sklearn_meta.selection._evaluation import _DiskCache
+from sklearn_meta.selection._evaluation import (
+    _DiskCache,
+    _parse_evaluation,
+    _score_one,
+)
 
 GENERAL = {"general": ["nr_inst", "nr_attr", "nr_class", "attr_to_inst", "freq_class"]}
 
@@ -262,3 +270,59 @@ def test_concurrent_writers_of_one_key_leave_one_valid_entry(tmp_path, workers):
     final = cache.get("key", _parse_entry)
     assert final["n"] == n_writes - 1 and final["writer"] in (1, 2)
     assert seen
+
+
+# ------------------------------------------------- tasks that use the cache
+class _CountingClassifier(ClassifierMixin, BaseEstimator):
+    """Gaussian naive Bayes counting its fits in this process."""
+
+    fits = 0
+
+    def fit(self, X, y):
+        type(self).fits += 1
+        self.model_ = GaussianNB().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_task_run_again_reads_its_entry_instead_of_fitting(datasets, tmp_path):
+    """Check that a task run twice (its worker died) fits the first time only."""
+    data = (datasets[0].X, datasets[0].y)
+    cache = _DiskCache(tmp_path, "evaluations")
+    folds = StratifiedKFold(2)
+    _CountingClassifier.fits = 0
+    task = dict(cache=cache, key="k", n_splits=2)
+    index, first = _score_one(3, _CountingClassifier(), data, folds, None, **task)
+    assert index == 3 and _CountingClassifier.fits == 2
+    # The entry was written by the task, before its result was returned.
+    assert cache.get("k", lambda v: _parse_evaluation(v, 2)) == first
+    index, again = _score_one(3, _CountingClassifier(), data, folds, None, **task)
+    assert index == 3 and _CountingClassifier.fits == 2
+    assert again == first
+
+
+def test_caller_writes_what_workers_could_not(datasets, tmp_path, monkeypatch):
+    """Check that evaluations reach the cache when workers cannot write it."""
+    original = _evaluation._score_one
+    elsewhere = tmp_path / "worker"
+
+    def on_a_worker_without_shared_files(*args, cache, **kwargs):
+        # A worker's file system without the caller's directory.
+        unreachable = _DiskCache(elsewhere, "evaluations")
+        shutil.rmtree(elsewhere)
+        return original(*args, cache=unreachable, **kwargs)
+
+    monkeypatch.setattr(_evaluation, "_score_one", on_a_worker_without_shared_files)
+    cache = tmp_path / "cache"
+    recommender = _recommender(cache).fit(datasets)
+    assert recommender.n_evaluations_computed_ == 6
+    assert not elsewhere.exists()
+    entries = sorted((cache / "evaluations").iterdir())
+    assert [p.suffix for p in entries] == [".json"] * 6
+    monkeypatch.undo()
+    again = _recommender(cache).fit(datasets)
+    assert again.n_evaluations_computed_ == 0
+    np.testing.assert_array_equal(again.scores_, recommender.scores_)
