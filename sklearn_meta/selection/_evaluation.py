@@ -7,6 +7,14 @@ interrupted keeps every evaluation it finished, and a later run with the same
 inputs reads them back instead of computing them again. An entry that cannot
 be read back as the structure it was written with (a truncated or foreign
 file) is reported by a warning and computed again.
+
+An evaluation is one joblib task on whatever backend is active (loky,
+threads, dask.distributed, ...). The task itself reads and writes the cache,
+so a finished evaluation is on disk before its result travels back, and a
+task run again after its worker died (dask resubmits the tasks of a lost
+worker) reads what it had finished instead of computing it twice. Entries are
+written to a temporary file and renamed, so concurrent writers on a shared
+file system never leave half an entry.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +35,8 @@ import joblib
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import check_cv, cross_validate
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
 
 from ._datasets import Dataset
 from ._portfolio import Portfolio
@@ -46,10 +56,17 @@ class _Evaluation:
 
 
 class _DiskCache:
-    """One JSON file per key under ``directory``; ``None`` keeps nothing."""
+    """One JSON file per key under ``directory``; ``None`` keeps nothing.
+
+    Instances are sent to joblib's workers with the tasks that read and write
+    them, so the directory is made absolute here, where the caller's working
+    directory is the one meant.
+    """
 
     def __init__(self, directory: str | os.PathLike | None, namespace: str):
-        self.directory = None if directory is None else Path(directory) / namespace
+        self.directory = (
+            None if directory is None else Path(directory).absolute() / namespace
+        )
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
 
@@ -57,7 +74,7 @@ class _DiskCache:
         """Return the file of one entry, named by its key."""
         return self.directory / f"{key}.json"
 
-    def get(self, key: str, parse: Callable[[Any], Any]) -> Any:
+    def get(self, key: str, parse: Callable[[Any], Any], *, warn: bool = True) -> Any:
         """Return the cached entry of ``key``, or None when there is none.
 
         Parameters
@@ -67,6 +84,9 @@ class _DiskCache:
         parse : callable
             Turns the decoded JSON into the entry, raising ``ValueError`` when
             it does not have the structure that was written.
+        warn : bool, default=True
+            Warn when the entry exists but cannot be read back. Workers read
+            quietly: the caller has warned about that entry already.
 
         Returns
         -------
@@ -84,22 +104,39 @@ class _DiskCache:
         # ValueError covers bytes that are not UTF-8, text that is not JSON
         # and JSON of another structure alike.
         except (OSError, ValueError) as exc:
-            warnings.warn(
-                f"Ignoring the unreadable cache entry {path} ({exc}); it is "
-                "computed again and overwritten.",
-                UserWarning,
-                stacklevel=2,
-            )
+            if warn:
+                warnings.warn(
+                    f"Ignoring the unreadable cache entry {path} ({exc}); it is "
+                    "computed again and overwritten.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return None
 
     def put(self, key: str, value: Any) -> None:
-        """Write one entry to its own file (atomically)."""
+        """Write one entry to its own file, atomically.
+
+        The entry is written to a temporary file in the same directory, then
+        renamed over the entry's file: a reader sees the old entry or the new
+        one, never part of one, and of concurrent writers of one key the last
+        rename wins. The temporary name is the writer's own (process id and a
+        random part, so threads of one process differ too), and it is removed
+        when writing or renaming fails.
+        """
         if self.directory is None:
             return
-        # Write then rename, so an interruption never leaves half a file.
-        tmp = self._path(key).with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value, allow_nan=True))
-        os.replace(tmp, self._path(key))
+        path = self._path(key)
+        text = json.dumps(value, allow_nan=True)
+        tmp = path.with_name(f"{key}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except BaseException:
+            # An interrupt (KeyboardInterrupt) as much as a failed write; only
+            # a process killed between the two steps leaves its temporary
+            # file, which no reader opens.
+            tmp.unlink(missing_ok=True)
+            raise
 
 
 def _as_number(value: Any, what: str, *, finite: bool = False) -> float:
@@ -164,22 +201,92 @@ def _evaluation_key(dataset_key: str, config_key: str, cv: Any, scoring: Any) ->
     )
 
 
-def _score_one(
-    index: int, estimator: Any, X: np.ndarray, y: np.ndarray, cv: Any, scoring: Any
-) -> tuple[int, _Evaluation]:
+def _cross_validate(
+    estimator: Any, X: np.ndarray, y: np.ndarray, folds: Any, scoring: Any
+) -> _Evaluation:
+    """Cross-validate one configuration on one data set, a fold at a time.
+
+    The folds run here, one after another, rather than through
+    ``cross_validate``'s own ``Parallel``: under joblib's dask backend a
+    nested ``Parallel`` goes back to the cluster whatever its ``n_jobs``, which
+    would split one evaluation into tasks on several workers. The estimator's
+    own parallelism (a forest's ``n_jobs``) is left to joblib's nesting rules.
+    A fold whose fit or scoring raises scores NaN (``error_score=np.nan``), so
+    a configuration that cannot fit a data set ranks last there instead of
+    stopping the run, as ``cross_validate`` does when every fit fails.
+    """
+    scorer = check_scoring(estimator, scoring=scoring)
+    scores, fit_time, score_time = [], 0.0, 0.0
     with warnings.catch_warnings():
         # A configuration that fails on a data set scores NaN and ranks last;
-        # sklearn's warning for it would repeat once per fold and data set.
-        warnings.simplefilter("ignore", FitFailedWarning)
+        # its warnings would repeat once per fold and data set.
         warnings.simplefilter("ignore", UserWarning)
-        result = cross_validate(
-            clone(estimator), X, y, cv=cv, scoring=scoring, error_score=np.nan
-        )
-    return index, _Evaluation(
-        scores=[float(s) for s in result["test_score"]],
-        fit_time=float(np.sum(result["fit_time"])),
-        score_time=float(np.sum(result["score_time"])),
-    )
+        for train, test in folds.split(X, y):
+            model = clone(estimator)
+            start = time.perf_counter()
+            try:
+                model.fit(X[train], y[train])
+            except Exception:
+                scores.append(np.nan)
+                fit_time += time.perf_counter() - start
+                continue
+            fit_time += time.perf_counter() - start
+            start = time.perf_counter()
+            try:
+                scores.append(float(scorer(model, X[test], y[test])))
+            except Exception:
+                scores.append(np.nan)
+            score_time += time.perf_counter() - start
+    return _Evaluation(scores=scores, fit_time=fit_time, score_time=score_time)
+
+
+def _score_one(
+    index: int,
+    estimator: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    folds: Any,
+    scoring: Any,
+    *,
+    cache: _DiskCache,
+    key: str,
+    n_splits: int,
+) -> tuple[int, _Evaluation]:
+    """Return the evaluation of one configuration on one data set, via the cache.
+
+    The task joblib runs, in the caller's process or on a worker. An entry
+    already in the cache (written by an earlier attempt of this task whose
+    worker died before the result reached the caller) is returned without
+    fitting anything; a computed one is written the moment it is computed,
+    before it travels back. ``data`` is the data set's ``(X, y)``.
+    """
+    parse = functools.partial(_parse_evaluation, n_splits=n_splits)
+    evaluation = cache.get(key, parse, warn=False)
+    if evaluation is not None:
+        return index, evaluation
+    evaluation = _cross_validate(estimator, *data, folds, scoring)
+    try:
+        cache.put(key, evaluation.__dict__)
+    except OSError:
+        # A worker that cannot write there (no shared file system with the
+        # caller) leaves the entry to the caller, which writes every result
+        # it receives that it does not find in its cache.
+        pass
+    return index, evaluation
+
+
+def _unordered_parallel(n_jobs: int | None) -> Parallel:
+    """Return a ``Parallel`` yielding results as they finish, if the backend can.
+
+    ``n_jobs`` goes to joblib as given, so that None defers to the active
+    ``parallel_config`` (a dask cluster's workers, say) as joblib documents.
+    """
+    try:
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    except ValueError:
+        # The multiprocessing backend and those built on it (ray's) return a
+        # list at the end only. Nothing is lost by waiting: each task has
+        # written its entry to the cache when it finished.
+        return Parallel(n_jobs=n_jobs)
 
 
 def _evaluate_portfolio(
@@ -196,7 +303,14 @@ def _evaluate_portfolio(
     """Score every configuration on every data set.
 
     ``dataset_keys`` are the data sets' :func:`_dataset_key`, computed once by
-    the caller (who also keys the meta-features by them).
+    the caller (who also keys the meta-features by them). Each evaluation is
+    one task of ``Parallel(n_jobs=n_jobs)`` on the active joblib backend, and
+    it carries its data set: the arrays go as one tuple, which joblib's dask
+    backend sends inside the task instead of scattering it. Scattered data
+    lives on one worker and has no recipe dask could rebuild it from, so the
+    death of that worker would cancel every task that needs it, where a task
+    that holds its data is simply run again elsewhere. (loky still
+    memory-maps large arrays, inside a tuple as anywhere.)
 
     Returns
     -------
@@ -205,7 +319,7 @@ def _evaluate_portfolio(
     fit_times : ndarray of shape (n_datasets, n_configurations)
         Seconds spent fitting, summed over folds.
     n_computed : int
-        Evaluations computed in this call (the others came from the cache).
+        Evaluations not in the cache when the call started, computed by it.
     """
     cache = _DiskCache(cache_dir, "evaluations")
     names = list(portfolio)
@@ -224,20 +338,29 @@ def _evaluate_portfolio(
             if evaluation is not None:
                 scores[i, j], fit_times[i, j] = evaluation.mean, evaluation.fit_time
             else:
-                todo.append((i, j, key, folds))
+                todo.append((i, j, key, folds, n_splits))
     if todo:
         jobs = (
             delayed(_score_one)(
-                k, portfolio[names[j]], datasets[i].X, datasets[i].y, folds, scoring
+                k,
+                portfolio[names[j]],
+                (datasets[i].X, datasets[i].y),
+                folds,
+                scoring,
+                cache=cache,
+                key=key,
+                n_splits=n_splits,
             )
-            for k, (i, j, _, folds) in enumerate(todo)
+            for k, (i, j, key, folds, n_splits) in enumerate(todo)
         )
-        # Unordered, so each finished evaluation is cached the moment it
-        # arrives: an interruption loses only the ones still running.
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs)
+        results = _unordered_parallel(n_jobs)(jobs)
         for k, evaluation in _progress(results, len(todo), verbose):
-            i, j, key, _ = todo[k]
-            cache.put(key, evaluation.__dict__)
+            i, j, key, _, n_splits = todo[k]
+            # The task wrote its entry where it ran; a worker that does not
+            # share this file system wrote none here.
+            parse = functools.partial(_parse_evaluation, n_splits=n_splits)
+            if cache.get(key, parse, warn=False) is None:
+                cache.put(key, evaluation.__dict__)
             scores[i, j], fit_times[i, j] = evaluation.mean, evaluation.fit_time
     return scores, fit_times, len(todo)
 

@@ -94,10 +94,17 @@ class AlgorithmRecommender(BaseEstimator):
     scoring : str or callable, default=None
         The score; ``None`` uses the estimators' ``score`` (accuracy, R²).
     n_jobs : int, default=None
-        Evaluations run in parallel (joblib).
+        Evaluations run in parallel (joblib). ``None`` means the ``n_jobs``
+        of the active :func:`joblib.parallel_config` (1 outside one); the
+        backend is the active one, so under
+        ``parallel_config(backend="dask")`` the evaluations run on a
+        dask.distributed cluster. Each evaluation (one configuration on one
+        data set, all its folds) is one task.
     cache_dir : str or path-like, default=None
         Where evaluations and meta-features are cached; ``None`` caches
-        nothing.
+        nothing. Each evaluation is written as soon as it finishes, by the
+        worker that computed it, atomically; on a cluster, choose a directory
+        the workers can reach as well (a shared file system).
     verbose : int, default=1
         0 is silent; 1 or more shows a progress bar while evaluating.
     random_state : int, RandomState instance or None, default=0
@@ -121,7 +128,8 @@ class AlgorithmRecommender(BaseEstimator):
     meta_feature_names_ : ndarray of str
         Their names.
     n_evaluations_computed_ : int
-        Evaluations this ``fit`` computed rather than read from the cache.
+        Evaluations this ``fit`` did not find in the cache when it started,
+        and computed.
 
     See Also
     --------

@@ -51,7 +51,9 @@ class MetaSearchCV(BaseSearchCV):
         As in :class:`~sklearn.model_selection.GridSearchCV`.
     n_jobs : int, default=None
         Candidates and folds evaluated in parallel; candidates are taken in
-        batches of ``n_jobs``.
+        batches of ``n_jobs``. ``None`` means the active
+        :func:`joblib.parallel_config`'s (all the worker threads of a dask
+        cluster under ``parallel_config(backend="dask")``).
     refit : bool, default=True
         Refit the best candidate on the whole data.
     cv : int, cross-validation generator or iterable, default=None

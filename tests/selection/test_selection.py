@@ -1,10 +1,12 @@
 """Tests for sklearn_meta.selection: meta-features, portfolios, recommendation."""
 
 import json
+import threading
 
 import joblib
 import numpy as np
 import pytest
+from joblib import parallel_config
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris, make_regression
@@ -382,20 +384,87 @@ def test_interrupted_fit_resumes_without_recomputing(family, tmp_path):
     np.testing.assert_array_equal(again.scores_, resumed.scores_)
 
 
+class _FitFailsClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier whose fit always raises."""
+
+    def fit(self, X, y):
+        raise RuntimeError("this configuration cannot fit")
+
+    def predict(self, X):
+        raise NotFittedError("never fitted")
+
+
 def test_failing_configuration_scores_nan_and_ranks_last(family):
-    """Check that a configuration that cannot fit is scored NaN, not raised."""
+    """Check that a configuration that cannot fit or score is NaN, not raised."""
     recommender = AlgorithmRecommender(
         portfolio={
-            "bad": KNeighborsClassifier(n_neighbors=10_000),
+            "bad": KNeighborsClassifier(n_neighbors=10_000),  # predict raises
+            "raises": _FitFailsClassifier(),  # fit raises on every fold
             "gnb": GaussianNB(),
         },
         meta_features=MetaFeatureExtractor(features=GENERAL),
         cv=2,
         verbose=0,
     ).fit(family[:3])
-    assert np.isnan(recommender.scores_[:, 0]).all()
+    assert np.isnan(recommender.scores_[:, :2]).all()
+    assert np.isfinite(recommender.scores_[:, 2]).all()
     target = family[3]
     assert recommender.recommend(target.X, target.y, k=1)[0].name == "gnb"
+
+
+class _ThreadRecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Gaussian naive Bayes recording the thread of each fit."""
+
+    threads = []
+
+    def fit(self, X, y):
+        type(self).threads.append(threading.get_ident())
+        self.model_ = GaussianNB().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def _small_recommender(portfolio, n_jobs=None):
+    return AlgorithmRecommender(
+        portfolio=portfolio,
+        meta_features=MetaFeatureExtractor(features=GENERAL),
+        n_neighbors=1,
+        cv=2,
+        n_jobs=n_jobs,
+        verbose=0,
+    )
+
+
+@pytest.mark.parametrize(
+    # loky's workers take ~10 s on one core to import torch.
+    "backend",
+    ["threading", "multiprocessing", pytest.param("loky", marks=pytest.mark.slow)],
+)
+def test_recommender_fits_alike_on_every_joblib_backend(family, backend):
+    """Check that parallel_config's backend gives the scores of n_jobs=1."""
+    portfolio = {"bad": KNeighborsClassifier(10_000), **SMALL_PORTFOLIO}
+    expected = _small_recommender(portfolio, n_jobs=1).fit(family[:4])
+    # multiprocessing cannot return results as they finish; the evaluation
+    # waits for the list instead.
+    with parallel_config(backend=backend, n_jobs=2):
+        recommender = _small_recommender(portfolio).fit(family[:4])
+    np.testing.assert_array_equal(recommender.scores_, expected.scores_)
+
+
+def test_n_jobs_composes_with_parallel_config(family):
+    """Check that n_jobs=None defers to parallel_config and an int overrides it."""
+    portfolio = {"gnb": _ThreadRecordingClassifier()}
+    main = threading.get_ident()
+    with parallel_config(backend="threading", n_jobs=2):
+        _ThreadRecordingClassifier.threads = []
+        _small_recommender(portfolio).fit(family[:4])
+        assert main not in _ThreadRecordingClassifier.threads
+        _ThreadRecordingClassifier.threads = []
+        _small_recommender(portfolio, n_jobs=1).fit(family[:4])
+        assert set(_ThreadRecordingClassifier.threads) == {main}
 
 
 def test_leave_one_dataset_out_validates(fitted):
