@@ -92,9 +92,9 @@ clf.fit(X[train_rows], y[train_rows])
 # in training, straight from the lazy array.
 print(
     "4-way 5-shot on new digits:",
-    episodic_score(
-        clf, X[new_rows], y[new_rows], k_shot=5, n_episodes=200
-    ).format(percent=True),
+    episodic_score(clf, X[new_rows], y[new_rows], k_shot=5, n_episodes=200).format(
+        percent=True
+    ),
 )
 
 # %%
