@@ -185,6 +185,29 @@ class MetaIterationTimer(Callback):
             self.seconds_.append(time.perf_counter() - self.start_)
 
 
+class BatchEndClock(Callback):
+    """Record the wall-clock time at the end of every training meta-iteration.
+
+    Unlike :class:`MetaIterationTimer`, the time between two ends includes
+    everything: drawing and reading the episodes, training, collectives.
+    """
+
+    def initialize(self):
+        """Start with no times."""
+        self.ends_ = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Note the time."""
+        if training:
+            self.ends_.append(time.perf_counter())
+
+    def rate(self, warmup: int) -> float:
+        """Meta-iterations per second after the first ``warmup`` ones."""
+        ends = self.ends_
+        return (len(ends) - warmup) / (ends[-1] - ends[warmup - 1])
+
+
 class TimeBudget(Callback):
     """Stop training (as EarlyStopping does) once ``seconds`` have passed.
 

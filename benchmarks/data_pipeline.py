@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import (
+    BatchEndClock,
     argument_parser,
     print_table,
     run_worker,
@@ -120,18 +121,6 @@ def write_folder(folder: Path, array: Path) -> None:
 # -- one row, in a fresh process ----------------------------------------------------
 
 
-class _EpisodeClock(Callback):
-    """Record the time at the end of every training episode."""
-
-    def initialize(self):
-        self.ends_ = []
-        return self
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.ends_.append(time.perf_counter())
-
-
 class _AnonPeak:
     """Sample ``RssAnon`` every 20 ms in a thread; keep the largest."""
 
@@ -184,7 +173,7 @@ def worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     anon = _AnonPeak()
     X, y = _load(spec)
-    clock = _EpisodeClock()
+    clock = BatchEndClock()
     checkpoints = []
 
     class _Resident(Callback):
@@ -205,11 +194,9 @@ def worker(spec: dict) -> dict:
         random_state=0,
     )
     learner.fit(X, y)
-    warm = spec["warmup"]
-    ends = clock.ends_
     tenth = max(1, len(checkpoints) // 10)
     return {
-        "episodes_per_s": (len(ends) - warm) / (ends[-1] - ends[warm - 1]),
+        "episodes_per_s": clock.rate(spec["warmup"]),
         "peak_gib": status_gib("VmHWM"),
         "anon_peak_gib": anon.stop(),
         "resident_gib": checkpoints[::tenth],

@@ -29,12 +29,16 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
-from _common import argument_parser, load_vinyals, print_table, write_record
-from skorch.callbacks import Callback
+from _common import (
+    BatchEndClock,
+    argument_parser,
+    load_vinyals,
+    print_table,
+    write_record,
+)
 
 from sklearn_meta import MAMLClassifier, PrototypicalClassifier
 from sklearn_meta.model_selection import episodic_score
@@ -68,28 +72,14 @@ def learner(work: str, iterations: int, callbacks):
     )
 
 
-class _Clock(Callback):
-    """Record the wall-clock time at the end of every training meta-iteration."""
-
-    def initialize(self):
-        self.ends_ = []
-        return self
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.ends_.append(time.perf_counter())
-
-
 def worker(spec: dict) -> None:
     """Meta-train and score in this process (one of torchrun's, or alone)."""
     torch.set_num_threads(spec["threads"])
     X, y, X_test, y_test = load_vinyals(spec["data_home"], dtype="uint8")
-    clock = _Clock()
+    clock = BatchEndClock()
     clf = learner(spec["work"], spec["iterations"], [clock])
     clf.fit(X, y)
-    warm = spec["warmup"]
-    ends = clock.ends_
-    rate = (len(ends) - warm) / (ends[-1] - ends[warm - 1])
+    rate = clock.rate(spec["warmup"])
     result = episodic_score(
         clf, X_test, y_test, n_episodes=spec["episodes"], random_state=0
     )
