@@ -50,6 +50,10 @@ def main(spec: dict) -> None:
     }
     if spec.get("score"):
         result["score"] = learner.score(*score_data(spec["case"]))
+    if spec.get("score_alone") and rank == 0:
+        # Scoring on one process only: switched off, it makes no collective.
+        learner.set_params(distributed=False)
+        result["score"] = learner.score(*score_data(spec["case"]))
     torch.save(result, out / f"rank{rank}.pt")
 
 

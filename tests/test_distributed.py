@@ -122,6 +122,17 @@ def test_two_processes_fit_what_one_process_fits(case, tmp_path):
         assert ranks[0]["score"] == pytest.approx(learner.score(*score_data(case)))
 
 
+def test_one_process_scores_alone_with_distributed_off(tmp_path):
+    """Check rank 0 can score by itself once distributed=False, without waiting."""
+    results = _launch({"case": "prototypical", "score_alone": True}, tmp_path)
+    for code, _, err in results:
+        assert code == 0, err[-3000:]
+    alone = torch.load(tmp_path / "rank0.pt", weights_only=False)["score"]
+    learner, data = build("prototypical")
+    learner.fit(*data)
+    assert alone == pytest.approx(learner.score(*score_data("prototypical")))
+
+
 def test_only_the_first_process_writes_checkpoints(tmp_path):
     """Check a Checkpoint callback writes on rank 0 alone."""
     results = _launch({"case": "maml", "checkpoint": True}, tmp_path)
