@@ -20,8 +20,9 @@ GPUs, one GPU per process from ``LOCAL_RANK``), and each process adapts its
 share of every meta-batch: with 2 processes and ``meta_batch_size=32``, 16
 tasks each. The meta-gradients are summed across processes, so every
 process takes the same step and ends with the same model, the one a single
-process would train with the same ``random_state``. Only the first process
-prints and writes files.
+process would train with the same ``random_state`` up to the order in which
+the tasks' gradients are summed (the user guide's "Scaling out" says how much
+that can matter). Only the first process prints and writes files.
 """
 
 import os
@@ -71,5 +72,5 @@ if rank == 0:
         f"{world_size} process(es): {updates / seconds:.2f} meta-updates/s; "
         f"5-way 1-shot on new alphabets: {result.format(percent=True)}"
     )
-    checksum = sum(float(p.double().sum()) for p in clf.module_.parameters())
+    checksum = sum(float(p.detach().double().sum()) for p in clf.module_.parameters())
     print(f"weights checksum {checksum:.6f} (equal on every process)")
