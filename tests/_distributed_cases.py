@@ -27,8 +27,8 @@ def _digits(images: bool):
 
 #: SGD rather than Adam: Adam divides each gradient by its own scale, so a
 #: parameter whose gradient is zero up to rounding (a bias that distances do
-#: not see) moves by about lr on rounding noise, differently for any other
-#: order of summation, in one process as in several. Plain SGD shows the
+#: not see) takes steps of up to lr driven by rounding, different for any
+#: other order of summation, in one process as in several. Plain SGD shows the
 #: processes' sum to be the one-process meta-gradient.
 _EPISODES = dict(
     n_way=3,
