@@ -96,9 +96,14 @@ class _CallbacksMixin:
             for name, cb in callbacks
         ]
 
+    @property
+    def _data_parallel(self):
+        """The data-parallel group of the fit under way (None: one process)."""
+        return self.__dict__.get("_dp")
+
     def _quiet_process(self) -> bool:
         """Whether this is a process of a data-parallel fit other than the first."""
-        dp = self.__dict__.get("_dp")
+        dp = self._data_parallel
         return dp is not None and dp.rank != 0
 
     @property

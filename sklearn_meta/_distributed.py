@@ -82,6 +82,23 @@ def _data_parallel(setting, device: torch.device) -> _DataParallel | None:
     return _DataParallel(device)
 
 
+def _join_fit(learner) -> _DataParallel | None:
+    """Join the data-parallel fit ``learner`` starts, if it runs in one.
+
+    ``learner`` has its ``device_`` and ``_seed_``; under a process group
+    (see :func:`_data_parallel`) its device becomes this rank's and its seed
+    rank 0's (with ``random_state=None`` each process drew its own), and it
+    keeps the group for the fit in ``__dict__["_dp"]``, which ``fit`` removes
+    at its end. Returns the group, or None.
+    """
+    dp = _data_parallel(getattr(learner, "distributed", False), learner.device_)
+    if dp is not None:
+        learner.device_ = _local_device(learner.device_)
+        learner._seed_ = dp.broadcast_seed(learner._seed_)
+        learner.__dict__["_dp"] = dp
+    return dp
+
+
 class _DataParallel:
     """A process's place in a data-parallel fit, and the collectives it uses."""
 
@@ -137,6 +154,37 @@ class _DataParallel:
         raise DistributedError(
             f"Process {rank} of the data-parallel fit failed: {message}"
         )
+
+    def run_step(self, step, *args, owner: str = "The learner"):
+        """Return ``step(*args)``, telling the other ranks if it raises.
+
+        A step makes the collectives of one optimiser (or validation) step,
+        beginning with :meth:`sync_status`. If it raises before that, this
+        rank reports its error there, so the others raise too instead of
+        waiting; a step that made no collective call at all is a defect of
+        the learner (``owner`` names it), reported as such.
+        """
+        self.owes_status = True
+        try:
+            result = step(*args)
+        except BaseException as exc:
+            if self.owes_status:
+                self.sync_status(exc)
+            raise
+        if self.owes_status:
+            raise RuntimeError(
+                f"{owner}'s step made no collective call; its gradients were not "
+                "summed over the processes."
+            )
+        return result
+
+    def report_failure(self, error: BaseException) -> None:
+        """Report an error raised outside a step, unless one was reported.
+
+        The other ranks learn of it at their next step's status report.
+        """
+        if not self.failed:
+            self.sync_status(error)
 
     def reduce_gradients(self, parameters, *extra: float) -> list[float]:
         """Sum the parameters' gradients and ``extra`` numbers over all ranks.

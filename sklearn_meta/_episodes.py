@@ -311,7 +311,7 @@ class _EpisodeSourcesMixin:
     @property
     def _part(self):
         """The share of a meta-batch this process takes (all, alone)."""
-        dp = self.__dict__.get("_dp")
+        dp = self._data_parallel
         if dp is None:
             return _everything
         dp.check_size(self._step_size, "Each meta-batch")

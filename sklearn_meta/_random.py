@@ -47,6 +47,11 @@ class Stream(IntEnum):
     #: Torch's global generator during one training epoch (dropout in the
     #: module), keyed by the epoch.
     EPOCH_TORCH = 8
+    #: Meta-RL: one task's episodes in one collection (the seeds of its
+    #: sub-environments and its actions), keyed by the collection's seed and
+    #: the task's place in the meta-batch, so that they do not depend on the
+    #: other tasks collected with it.
+    TASK_EPISODES = 9
 
 
 def _as_generator(random_state) -> np.random.Generator:

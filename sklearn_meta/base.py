@@ -36,7 +36,7 @@ from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._data import _Samples, _samples
-from ._distributed import _data_parallel, _local_device
+from ._distributed import _join_fit
 from ._episodes import (
     _INFERENCE_CHUNK,
     _EpisodeSourcesMixin,
@@ -320,11 +320,6 @@ class BaseMetaLearner(
             "n": n_total,
         }
 
-    @property
-    def _data_parallel(self):
-        """The data-parallel group of the fit under way (None: one process)."""
-        return self.__dict__.get("_dp")
-
     def _step_optimizer(self, batches: list[_EpisodeBatch]) -> None:
         """Apply the meta-gradient held in ``.grad``.
 
@@ -422,19 +417,7 @@ class BaseMetaLearner(
         dp = self._data_parallel
         if dp is None:
             return step_fn(batches)
-        dp.owes_status = True
-        try:
-            step = step_fn(batches)
-        except BaseException as exc:
-            if dp.owes_status:
-                dp.sync_status(exc)
-            raise
-        if dp.owes_status:
-            raise RuntimeError(
-                f"{type(self).__name__}'s step made no collective call; its "
-                "gradients were not summed over the processes."
-            )
-        return step
+        return dp.run_step(step_fn, batches, owner=type(self).__name__)
 
     @property
     def _step_size(self) -> int:
@@ -493,14 +476,8 @@ class BaseMetaLearner(
         self._check_extra_params()
         self._check_params()
         self.device_ = _resolve_device(self.device)
-        dp = _data_parallel(getattr(self, "distributed", False), self.device_)
         self._seed_ = _draw_seed(self.random_state)
-        if dp is not None:
-            self.device_ = _local_device(self.device_)
-            # With random_state=None each process drew its own seed: rank 0's
-            # decides the episodes of every process.
-            self._seed_ = dp.broadcast_seed(self._seed_)
-            self.__dict__["_dp"] = dp
+        dp = _join_fit(self)
         if _fit_takes_tasks(X, y, groups):
             train, valid, pool = self._prepare_tasks(X)
         else:
@@ -548,8 +525,8 @@ class BaseMetaLearner(
         except BaseException as exc:
             # A failure outside a step (a callback, say) reaches the other
             # processes at their next step's status report.
-            if dp is not None and not dp.failed:
-                dp.sync_status(exc)
+            if dp is not None:
+                dp.report_failure(exc)
             raise
         # A fitted learner predicts in inference mode: batch-norm layers use
         # their running statistics, so a prediction does not depend on the

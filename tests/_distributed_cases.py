@@ -15,6 +15,7 @@ from sklearn_meta import (
     PrototypicalClassifier,
     ReptileClassifier,
 )
+from sklearn_meta.rl import MAMLPolicy, PointNavigationTasks
 
 
 def _digits(images: bool):
@@ -81,14 +82,40 @@ CASES = {
     ),
 }
 
+#: Meta-RL (second order, Gaussian policy): a meta-batch of 5 tasks, 3 and 2
+#: per process. SGD for the reason above.
+POLICY = dict(
+    hidden_layer_sizes=(8,),
+    meta_batch_size=5,
+    n_episodes=3,
+    max_iter=3,
+    n_eval_tasks=5,
+    optimizer=torch.optim.SGD,
+    lr=0.05,
+    random_state=0,
+)
+
+
+def _navigation():
+    return PointNavigationTasks(max_episode_steps=12)
+
+
+#: The history entries compared (the policy's returns before and after
+#: adaptation are means over every process's tasks too).
+RECORDED = ("train_loss", "valid_loss", "return_before", "return_after")
+
 
 def build(case: str, callbacks=None):
-    """Return the learner of ``case`` and its training data ``(X, y)``."""
+    """Return the learner of ``case`` and the arguments of its ``fit``."""
+    if case == "maml_policy":
+        return MAMLPolicy(**POLICY, callbacks=callbacks), (_navigation(),)
     cls, params, images = CASES[case]
     learner = cls(**_EPISODES, **params, callbacks=callbacks)
     return learner, _digits(images)
 
 
 def score_data(case: str):
-    """The pool ``case``'s learner is scored on."""
+    """The arguments of the ``score`` of ``case``'s learner."""
+    if case == "maml_policy":
+        return (_navigation(),)
     return _digits(CASES[case][2])

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from skorch.callbacks import Callback, Checkpoint
 
-from tests._distributed_cases import build, score_data
+from tests._distributed_cases import RECORDED, build, score_data
 
 
 class _FailOn(Callback):
@@ -39,12 +39,12 @@ def main(spec: dict) -> None:
         callbacks.append(
             Checkpoint(monitor=None, dirname=str(out / f"checkpoint-rank{rank}"))
         )
-    learner, data = build(spec["case"], callbacks=callbacks or None)
-    learner.fit(*data)
+    learner, args = build(spec["case"], callbacks=callbacks or None)
+    learner.fit(*args)
     result = {
         "state": learner.module_.state_dict(),
         "history": [
-            {k: v for k, v in epoch.items() if k in ("train_loss", "valid_loss")}
+            {k: v for k, v in epoch.items() if k in RECORDED}
             for epoch in learner.history_
         ],
     }

@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .._persistence import _TorchStateMixin
-from .._random import SCORING_SEED, Stream, _as_generator, _stream, _torch_generator
+from .._random import SCORING_SEED, Stream, _as_generator, _stream
 from .._sklearn import Interval, _fit_context, validate_params
-from ._base import _RANDOM_STATE, _BaseMetaPolicy, _PolicyMixin
+from ._base import _RANDOM_STATE, _BaseMetaPolicy, _collection_seeds, _PolicyMixin
 from ._envs import make_vector_env
 
 _N_EPISODES = [None, Interval(numbers.Integral, 1, None, closed="left")]
@@ -122,7 +122,7 @@ class AdaptedPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
                 [env],
                 n_episodes,
                 learner._adapt_steps,
-                rng,
+                _collection_seeds(rng, learner._adapt_steps),
                 track=False,
                 first_order=True,
                 evaluate=False,
@@ -163,16 +163,9 @@ class AdaptedPolicy(_PolicyMixin, _TorchStateMixin, BaseEstimator):
             n_episodes = self._n_episodes(learner)
         env = learner._check_env(env)
         vector_env = make_vector_env([env], n_episodes)
-        rng = np.random.default_rng(SCORING_SEED)
-        generator = _torch_generator(rng, learner.device_)
         fast = {k: v[None] for k, v in self.params_.items()}
         episodes = learner._collect(
-            vector_env,
-            1,
-            fast,
-            generator,
-            int(rng.integers(2**31 - 1)),
-            learner._horizon([env]),
+            vector_env, 1, fast, SCORING_SEED, learner._horizon([env])
         )
         vector_env.close()
         return float(episodes.returns().mean())

@@ -24,6 +24,7 @@ from skorch.callbacks import EpochTimer, PrintLog
 from torch.func import vmap
 
 from .._callbacks import _CallbacksMixin
+from .._distributed import _join_fit
 from .._functional import _named_parameters
 from .._modules import _make_module, _probe_module, _resolve_device
 from .._persistence import _CheckpointMixin, _TorchStateMixin
@@ -33,8 +34,16 @@ from ..nn import MLP
 from ._policy import _check_spaces, _PolicyModel, _to_env_actions
 from ._rollout import _advantages, _collect, _Rollouts
 
+#: Steps whose action noise a collection draws at once, per task.
+_NOISE_BLOCK = 128
+
 #: The seeds a method (or an adapted policy) takes: sklearn's, and Generators.
 _RANDOM_STATE = [None, numbers.Integral, np.random.RandomState, np.random.Generator]
+
+
+def _collection_seeds(rng: np.random.Generator, steps: int) -> np.ndarray:
+    """Draw the seeds of an adaptation's ``steps + 1`` collections of episodes."""
+    return rng.integers(2**31 - 1, size=steps + 1)
 
 
 def _check_task_sampler(task_sampler) -> None:
@@ -141,8 +150,10 @@ class _PolicyMixin(metaclass=ABCMeta):
         learner, params, out = self._outputs(X)
         generator = _torch_generator(_as_generator(random_state), learner.device_)
         log_std = params["log_std"][None] if "log_std" in params else None
+        model = learner.module_
         with torch.no_grad():
-            actions = learner.module_.sample(out[None], log_std, generator)[0]
+            noise = model.noise((1, len(out)), generator)
+            actions = model.sample(out[None], log_std, noise)[0]
         return _to_env_actions(learner.action_space_, actions)
 
     @available_if(_is_discrete)
@@ -223,6 +234,8 @@ class _BaseMetaPolicy(
             # A failed fit leaves the policy unfitted, not half-trained.
             self._clear_fitted()
             raise
+        finally:
+            self.__dict__.pop("_dp", None)
 
     @abstractmethod
     def _fit(self, task_sampler):
@@ -283,9 +296,14 @@ class _BaseMetaPolicy(
     # -- the policy ----------------------------------------------------------------
 
     def _initialize(self, task_sampler) -> None:
-        """Set the device, the seed, the family's spaces and a new ``module_``."""
+        """Set the device, the seed, the family's spaces and a new ``module_``.
+
+        Under torchrun, also join the data-parallel fit: every process then
+        has rank 0's seed and initial weights.
+        """
         self.device_ = _resolve_device(self.device)
         self._seed_ = _draw_seed(self.random_state)
+        dp = _join_fit(self)
         (first,) = self._sample_envs(
             task_sampler, _stream(self._seed_, Stream.FIRST_ENV), 1
         )
@@ -293,6 +311,8 @@ class _BaseMetaPolicy(
         self.action_space_ = first.action_space
         self.n_features_in_ = first.observation_space.shape[0]
         self.module_ = self._initialize_module()
+        if dp is not None:
+            dp.broadcast_module(self.module_)
 
     def _initialize_module(self) -> _PolicyModel:
         obs_dim = self.n_features_in_
@@ -337,17 +357,39 @@ class _BaseMetaPolicy(
         vector_env,
         n_tasks: int,
         fast: dict,
-        generator: torch.Generator,
         seed: int,
         horizon: int,
+        first_task: int = 0,
     ) -> _Rollouts:
-        """Episodes of every sub-environment under the fast weights ``fast``."""
+        """Episodes of every sub-environment under the fast weights ``fast``.
+
+        Task ``i`` of ``vector_env`` is task ``first_task + i`` of its
+        meta-batch. Its randomness (its sub-environments' seeds and its
+        actions) comes from a stream of its own, keyed by ``seed`` and that
+        number, so its episodes are the same whichever tasks it is collected
+        with: in one call or in several, in one process or in several.
+        """
         model = self.module_
         outputs = vmap(model.outputs, randomness="different")
         log_std = fast.get("log_std")
+        copies = vector_env.num_envs // n_tasks
+        streams = [
+            _stream(seed, Stream.TASK_EPISODES, first_task + i) for i in range(n_tasks)
+        ]
+        env_seeds = [
+            int(s) for rng in streams for s in rng.integers(2**31 - 1, size=copies)
+        ]
+        generators = [_torch_generator(rng, self.device_) for rng in streams]
+        noise: list[torch.Tensor] = []
 
         def act(obs: torch.Tensor) -> torch.Tensor:
-            return model.sample(outputs(fast, obs), log_std, generator)
+            if not noise:
+                # The next steps' noise, (steps, B, E, ...), drawn per task in
+                # blocks of a fixed size (not the horizon, which depends on
+                # the tasks collected together).
+                drawn = [model.noise((_NOISE_BLOCK, copies), g) for g in generators]
+                noise.extend(torch.stack(drawn, 1).unbind(0)[::-1])
+            return model.sample(outputs(fast, obs), log_std, noise.pop())
 
         with torch.no_grad():
             return _collect(
@@ -356,7 +398,7 @@ class _BaseMetaPolicy(
                 act,
                 lambda a: _to_env_actions(self.action_space_, a),
                 horizon,
-                seed,
+                env_seeds,
                 self.device_,
             )
 

@@ -114,14 +114,25 @@ class _BatchedVectorEnv(VectorEnv):
         self.max_episode_steps = int(max_episode_steps)
         self.spec = _spec(self._name, self.max_episode_steps)
         self._t = 0
+        #: Each sub-environment's generator, after a reset with one seed each.
+        self._rngs: list[np.random.Generator] | None = None
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int] | None = None,
+        options: dict | None = None,
+    ):
         """Reset every sub-environment.
 
         Parameters
         ----------
-        seed : int, default=None
-            Seeds the random generator of the vector environment.
+        seed : int or sequence of int, default=None
+            An int seeds the one random generator of the vector environment.
+            A sequence of ``num_envs`` ints seeds each sub-environment's own
+            generator, as gymnasium's vector environments take them: a
+            sub-environment's randomness then depends on its seed alone, not
+            on the others it runs with.
         options : dict, default=None
             Not used.
 
@@ -132,12 +143,33 @@ class _BatchedVectorEnv(VectorEnv):
         info : dict
             Empty.
         """
-        if seed is not None:
+        if seed is not None and not isinstance(seed, numbers.Integral):
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs:
+                raise ValueError(
+                    f"seed must be an int or {self.num_envs} ints, one per "
+                    f"sub-environment; got {len(seeds)}."
+                )
+            self._rngs = [np.random.default_rng(s) for s in seeds]
+            self._np_random = np.random.default_rng(seeds)
+        elif seed is not None:
+            self._rngs = None
             self._np_random, self._np_random_seed = gymnasium.utils.seeding.np_random(
-                seed
+                int(seed)
             )
         self._t = 0
-        return self._reset_state(self.np_random), {}
+        return self._reset_state(), {}
+
+    def _draw(self, draw):
+        """Return ``draw(generator, n)`` for every sub-environment, stacked.
+
+        One draw of ``n = num_envs`` rows from the vector environment's
+        generator, or one row from each sub-environment's own (after a reset
+        with one seed per sub-environment).
+        """
+        if self._rngs is None:
+            return draw(self.np_random, self.num_envs)
+        return np.concatenate([draw(rng, 1) for rng in self._rngs])
 
     def step(self, actions):
         """Step every sub-environment.
@@ -259,7 +291,7 @@ class PointNavigationVectorEnv(_BatchedVectorEnv):
             )
         super().__init__(PointNavigationEnv(), len(self.goals), max_episode_steps)
 
-    def _reset_state(self, rng):
+    def _reset_state(self):
         self._position = np.zeros((self.num_envs, 2))
         return self._position.astype(np.float32)
 
@@ -423,12 +455,12 @@ class BernoulliBanditVectorEnv(_BatchedVectorEnv):
             BernoulliBanditEnv(self.probs[0]), len(self.probs), max_episode_steps
         )
 
-    def _reset_state(self, rng):
+    def _reset_state(self):
         return np.ones((self.num_envs, 1), dtype=np.float32)
 
     def _step_state(self, actions):
         p = self.probs[np.arange(self.num_envs), actions.astype(np.int64)]
-        reward = (self.np_random.random(self.num_envs) < p).astype(np.float64)
+        reward = (self._draw(lambda rng, n: rng.random(n)) < p).astype(np.float64)
         obs = np.ones((self.num_envs, 1), dtype=np.float32)
         return obs, reward, np.zeros(self.num_envs, dtype=bool)
 
@@ -580,8 +612,8 @@ class CartPoleVectorEnv(_BatchedVectorEnv):
         self._polemass_length = self.masspole * self.length
         super().__init__(self._single, len(self.length), max_episode_steps)
 
-    def _reset_state(self, rng):
-        self._state = rng.uniform(-0.05, 0.05, size=(self.num_envs, 4))
+    def _reset_state(self):
+        self._state = self._draw(lambda rng, n: rng.uniform(-0.05, 0.05, size=(n, 4)))
         return self._state.astype(np.float32)
 
     def _step_state(self, actions):

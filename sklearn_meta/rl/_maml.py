@@ -9,17 +9,17 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from .._distributed import _data_parallel
 from .._functional import _gradient_steps, _named_parameters
-from .._random import (
-    SCORING_SEED,
-    Stream,
-    _as_generator,
-    _stream,
-    _torch_generator,
-)
-from .._sklearn import Interval, validate_params
+from .._random import SCORING_SEED, Stream, _as_generator, _stream
+from .._sklearn import Interval, StrOptions, validate_params
 from ._adapted import AdaptedPolicy
-from ._base import _RANDOM_STATE, _BaseMetaPolicy, _check_task_sampler
+from ._base import (
+    _RANDOM_STATE,
+    _BaseMetaPolicy,
+    _check_task_sampler,
+    _collection_seeds,
+)
 from ._envs import make_vector_env
 from ._rollout import _Rollouts
 
@@ -102,6 +102,15 @@ class MAMLPolicy(_BaseMetaPolicy):
     device : str or torch.device, default="cpu"
         Where the policy runs; "auto" uses CUDA when present. Environments
         step on the CPU, so a small policy is fastest on the CPU too.
+    distributed : "auto" or bool, default="auto"
+        Data-parallel meta-training over processes started by ``torchrun``:
+        each process collects and adapts a share of every meta-batch's tasks
+        and the meta-gradients are summed, giving the one-process result
+        (each task's episodes come from a random stream of its own). "auto"
+        uses a torch.distributed process group when one is initialised or
+        the launcher's environment is present (and initialises it then);
+        False always trains in this process alone. ``score`` splits its
+        tasks the same way.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Added to the default ones (a timer, and with ``verbose`` a printed
         log); each meta-update is an epoch to them, so ``Checkpoint`` and
@@ -169,6 +178,7 @@ class MAMLPolicy(_BaseMetaPolicy):
         "lr": [Interval(numbers.Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "n_eval_tasks": [Interval(numbers.Integral, 1, None, closed="left")],
+        "distributed": [StrOptions({"auto"}), "boolean"],
     }
 
     def __init__(
@@ -193,6 +203,7 @@ class MAMLPolicy(_BaseMetaPolicy):
         max_episode_steps=None,
         n_eval_tasks=40,
         device="cpu",
+        distributed="auto",
         callbacks=None,
         verbose=0,
         random_state=None,
@@ -216,6 +227,7 @@ class MAMLPolicy(_BaseMetaPolicy):
         self.max_episode_steps = max_episode_steps
         self.n_eval_tasks = n_eval_tasks
         self.device = device
+        self.distributed = distributed
         self.callbacks = callbacks
         self.verbose = verbose
         self.random_state = random_state
@@ -241,30 +253,36 @@ class MAMLPolicy(_BaseMetaPolicy):
         envs: list,
         n_episodes: int,
         steps: int,
-        rng: np.random.Generator,
+        seeds: np.ndarray,
         *,
         track: bool,
         first_order: bool,
         evaluate: bool,
+        first_task: int = 0,
     ) -> tuple[dict, list[_Rollouts]]:
         """Adapt to each environment of ``envs`` by ``steps`` policy-gradient steps.
 
         Each step collects ``n_episodes`` fresh episodes per task with the
         current fast weights; with ``evaluate``, episodes of the adapted
         policies are collected at the end too. Returns the fast weights
-        ``(B, ...)`` and the episodes of each step.
+        ``(B, ...)`` and the episodes of each step. ``seeds`` (one per
+        collection, from ``_collection_seeds``) are those of the meta-batch
+        whose tasks from number ``first_task`` on ``envs`` are: each task's
+        episodes depend on the seeds and its number, not on the other
+        ``envs``.
         """
         n_tasks = len(envs)
         vector_env = make_vector_env(envs, n_episodes)
         horizon = self._horizon(envs)
-        seeds = rng.integers(2**31 - 1, size=steps + 1)
-        generator = _torch_generator(rng, self.device_)
         rollouts: list[_Rollouts] = []
 
-        def task_losses(fast: dict, step: int) -> torch.Tensor:
-            episodes = self._collect(
-                vector_env, n_tasks, fast, generator, int(seeds[step]), horizon
+        def collect(fast: dict, step: int) -> _Rollouts:
+            return self._collect(
+                vector_env, n_tasks, fast, int(seeds[step]), horizon, first_task
             )
+
+        def task_losses(fast: dict, step: int) -> torch.Tensor:
+            episodes = collect(fast, step)
             rollouts.append(episodes)
             return self._policy_losses(fast, episodes)
 
@@ -277,11 +295,7 @@ class MAMLPolicy(_BaseMetaPolicy):
             first_order=first_order,
         )
         if evaluate:
-            rollouts.append(
-                self._collect(
-                    vector_env, n_tasks, fast, generator, int(seeds[steps]), horizon
-                )
-            )
+            rollouts.append(collect(fast, steps))
         vector_env.close()
         return fast, rollouts
 
@@ -290,48 +304,81 @@ class MAMLPolicy(_BaseMetaPolicy):
     def _fit(self, task_sampler) -> MAMLPolicy:
         """Meta-train: ``max_iter`` meta-updates."""
         self._initialize(task_sampler)
+        dp = self._data_parallel
+        if dp is not None:
+            dp.check_size(self.meta_batch_size, "Each meta-batch")
         self.optimizer_ = self.optimizer(self.module_.parameters(), lr=self.lr)
         self.history_ = History()
         self.callbacks_ = self._initialize_callbacks(1)
+
+        def meta_step(update: int) -> None:
+            if dp is None:
+                self._meta_step(task_sampler, update)
+            else:
+                dp.run_step(self._meta_step, task_sampler, update, owner="MAMLPolicy")
+
         # Each meta-update is an epoch to the callbacks, drawing its tasks and
         # actions from seeds keyed by its number (so a resumed run draws them).
-        self._train_epochs(
-            self.max_iter,
-            lambda update: self._meta_step(task_sampler, update),
-            X=task_sampler,
-            y=None,
-            dataset_train=task_sampler,
-        )
+        try:
+            self._train_epochs(
+                self.max_iter,
+                meta_step,
+                X=task_sampler,
+                y=None,
+                dataset_train=task_sampler,
+            )
+        except BaseException as exc:
+            if dp is not None:
+                dp.report_failure(exc)
+            raise
         self.module_.eval()
         return self
 
     def _meta_step(self, task_sampler, update: int) -> None:
-        """Make meta-update number ``update`` (from 0) and record it."""
+        """Make meta-update number ``update`` (from 0) and record it.
+
+        Every process draws the whole meta-batch's tasks and seeds; with
+        several, each adapts its share and the meta-gradients are summed.
+        """
         rng = _stream(self._seed_, Stream.EPOCH, update)
         envs = self._sample_envs(task_sampler, rng, self.meta_batch_size)
+        seeds = _collection_seeds(rng, self.inner_steps)
+        dp = self._data_parallel
+        part = slice(0, len(envs)) if dp is None else dp.share(len(envs))
         self.module_.train()
         self.optimizer_.zero_grad(set_to_none=True)
         fast, rollouts = self._adapt_tasks(
-            envs,
+            envs[part],
             self.n_episodes,
             self.inner_steps,
-            rng,
+            seeds,
             track=True,
             first_order=self.first_order,
             evaluate=True,
+            first_task=part.start,
         )
         # The surrogate of the adapted policies on their own episodes: its
         # gradient is the policy gradient of the post-adaptation return,
-        # carried back through the inner steps to the meta-parameters.
-        loss = self._policy_losses(fast, rollouts[-1]).mean()
-        loss.backward()
+        # carried back through the inner steps to the meta-parameters. The
+        # mean over the whole meta-batch: each process backpropagates its
+        # share of the sum.
+        losses = self._policy_losses(fast, rollouts[-1])
+        (losses.sum() / len(envs)).backward()
+        sums = [
+            losses.detach().double().sum().item(),
+            *(r.returns().double().mean(1).sum().item() for r in rollouts[::-1]),
+        ]
+        if dp is not None:
+            dp.sync_status()
+            sums = dp.reduce_gradients(self.module_.parameters(), *sums)
         self.optimizer_.step()
+        loss, after, before = (s / len(envs) for s in (sums[0], sums[1], sums[-1]))
         # One batch per meta-update, as skorch's callbacks (Checkpoint) expect.
         self.history_.new_batch()
-        self.history_.record_batch("train_loss", loss.item())
-        self.history_.record("train_loss", loss.item())
-        self.history_.record("return_before", rollouts[0].returns().mean().item())
-        self.history_.record("return_after", rollouts[-1].returns().mean().item())
+        self.history_.record_batch("train_loss", loss)
+        self.history_.record("train_loss", loss)
+        self.history_.record("return_before", before)
+        self.history_.record("return_after", after)
 
     # -- adaptation and evaluation -----------------------------------------------
 
@@ -408,21 +455,27 @@ class MAMLPolicy(_BaseMetaPolicy):
         n_tasks = self.n_eval_tasks if n_tasks is None else n_tasks
         rng = _as_generator(SCORING_SEED if random_state is None else random_state)
         envs = self._sample_envs(task_sampler, rng, n_tasks)
+        seeds = _collection_seeds(rng, steps)
+        # Under torchrun each process adapts a share of the tasks.
+        dp = _data_parallel(self.distributed, self.device_)
+        part = slice(0, n_tasks) if dp is None else dp.share(n_tasks)
         self.module_.eval()
-        out = []
+        out = np.empty((0, steps + 1))
         with torch.no_grad():
-            for i in range(0, n_tasks, _EVAL_CHUNK):
+            for i in range(part.start, part.stop, _EVAL_CHUNK):
                 _, rollouts = self._adapt_tasks(
-                    envs[i : i + _EVAL_CHUNK],
+                    envs[i : min(i + _EVAL_CHUNK, part.stop)],
                     self.n_episodes,
                     steps,
-                    rng,
+                    seeds,
                     track=False,
                     first_order=True,
                     evaluate=True,
+                    first_task=i,
                 )
-                out.append(torch.stack([r.returns().mean(1) for r in rollouts], 1))
-        return torch.cat(out).double().cpu().numpy()
+                returns = torch.stack([r.returns().mean(1) for r in rollouts], 1)
+                out = np.concatenate([out, returns.double().cpu().numpy()])
+        return out if dp is None else dp.gather(out)
 
     def score(self, task_sampler) -> float:
         """Mean return after adaptation, over ``n_eval_tasks`` tasks.

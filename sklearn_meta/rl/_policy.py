@@ -54,23 +54,39 @@ class _PolicyModel(nn.Module):
         z = (actions - out) * torch.exp(-log_std)
         return (-0.5 * z**2 - log_std - _LOG_SQRT_2PI).sum(-1)
 
+    def noise(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+        """Draw the randomness of ``shape`` actions, for :meth:`sample`.
+
+        Uniforms on [0, 1) in float64 ``shape`` (Discrete), or standard
+        normals ``(*shape, action_dim)`` (Box), on the generator's device.
+        """
+        device = generator.device
+        if self.discrete:
+            return torch.rand(
+                shape, generator=generator, device=device, dtype=torch.float64
+            )
+        return torch.randn(
+            (*shape, *self.log_std.shape), generator=generator, device=device
+        )
+
     def sample(
         self,
         outputs: torch.Tensor,
         log_std: torch.Tensor | None,
-        generator: torch.Generator,
+        noise: torch.Tensor,
     ) -> torch.Tensor:
-        """Draw actions from outputs ``(B, E, n_out)``; ``log_std`` ``(B, d)``."""
+        """Actions from outputs ``(B, E, n_out)`` and :meth:`noise` ``(B, E, ...)``.
+
+        A categorical draw by the inverse of the distribution function (the
+        first action whose cumulative probability exceeds the uniform, in
+        float64), or the mean plus the noise scaled by ``exp(log_std)``
+        (``log_std`` ``(B, d)``). Actions are a function of the noise, so the
+        noise's generator alone decides them.
+        """
         if self.discrete:
-            probs = torch.softmax(outputs, -1).reshape(-1, outputs.shape[-1])
-            picks = torch.multinomial(probs, 1, generator=generator)
-            return picks.view(outputs.shape[:-1])
-        noise = torch.randn(
-            outputs.shape,
-            generator=generator,
-            device=outputs.device,
-            dtype=outputs.dtype,
-        )
+            cdf = torch.softmax(outputs.double(), -1).cumsum(-1)
+            picks = (cdf <= noise[..., None]).sum(-1)
+            return picks.clamp_max(outputs.shape[-1] - 1)
         return outputs + torch.exp(log_std)[:, None, :] * noise
 
 

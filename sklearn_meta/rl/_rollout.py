@@ -46,7 +46,7 @@ def _collect(
     act: Callable[[torch.Tensor], torch.Tensor],
     to_env: Callable[[torch.Tensor], np.ndarray],
     max_steps: int,
-    seed: int,
+    seed: int | list[int],
     device: torch.device,
 ) -> _Rollouts:
     """Run one episode in every sub-environment of ``vector_env`` at once.

@@ -163,3 +163,44 @@ def test_make_vector_env_batches_shipped_families_and_syncs_others():
     assert isinstance(make_vector_env([Reach1D()]), SyncVectorEnv)
     with pytest.raises(ValueError, match="envs is empty"):
         make_vector_env([])
+
+
+@pytest.mark.parametrize("family", ["bandit", "cartpole"])
+def test_one_seed_per_sub_environment_makes_each_independent_of_the_others(family):
+    """Check that a sub-environment seeded alone plays as it does among others.
+
+    A reset with one seed per sub-environment (gymnasium's vector
+    convention) gives each its own generator: the last two of four play the
+    same episode as a vector environment of those two alone.
+    """
+    if family == "bandit":
+        probs = np.array([[0.3, 0.6], [0.5, 0.5], [0.2, 0.9], [0.7, 0.4]])
+
+        def make(rows):
+            return BernoulliBanditVectorEnv(probs[rows], 6)
+
+    else:
+        lengths, masses = np.array([0.3, 0.5, 1.0, 0.7]), np.full(4, 0.1)
+
+        def make(rows):
+            return CartPoleVectorEnv(lengths[rows], masses[rows], 6)
+
+    seeds = [11, 12, 13, 14]
+    actions = np.random.default_rng(0).integers(0, 2, (6, 4))
+    whole, part = make(slice(0, 4)), make(slice(2, 4))
+    obs_whole, _ = whole.reset(seed=seeds)
+    obs_part, _ = part.reset(seed=seeds[2:])
+    np.testing.assert_array_equal(obs_whole[2:], obs_part)
+    played = [obs_part.ravel()]
+    for step in actions:
+        got_whole, got_part = whole.step(step), part.step(step[2:])
+        for w, p in zip(got_whole[:4], got_part[:4]):
+            np.testing.assert_array_equal(w[2:], p)
+        played.append(got_part[1])
+    # Other seeds play another episode (other starts, or other rewards).
+    other = make(slice(2, 4))
+    replayed = [other.reset(seed=[21, 22])[0].ravel()]
+    replayed += [other.step(step[2:])[1] for step in actions]
+    assert not np.array_equal(np.concatenate(played), np.concatenate(replayed))
+    with pytest.raises(ValueError, match="one per sub-environment; got 3"):
+        whole.reset(seed=[1, 2, 3])

@@ -38,10 +38,9 @@ def test_meta_gradient_matches_a_per_task_loop(first_order):
     ).fit(PointNavigationTasks(max_episode_steps=4))
     envs = [PointNavigationTasks(max_episode_steps=4)(s) for s in range(3)]
     vector_env = make_vector_env(envs, copies=2)
-    gen = torch.Generator().manual_seed(0)
     fixed = policy._task_params(3, False)
-    support = policy._collect(vector_env, 3, fixed, gen, 1, 4)
-    query = policy._collect(vector_env, 3, fixed, gen, 2, 4)
+    support = policy._collect(vector_env, 3, fixed, 1, 4)
+    query = policy._collect(vector_env, 3, fixed, 2, 4)
 
     from sklearn_meta._functional import _gradient_steps
 
@@ -105,7 +104,7 @@ def test_each_step_collects_fresh_episodes_with_the_current_policy(
         envs,
         3,
         2,
-        np.random.default_rng(0),
+        np.array([1, 2, 3]),
         track=False,
         first_order=True,
         evaluate=True,
@@ -482,3 +481,57 @@ def test_gpu_policy_adapts_and_loads_on_cpu(tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "a.npy"), adapted.predict(obs), atol=1e-5
     )
+
+
+@pytest.mark.parametrize(
+    "tasks",
+    [PointNavigationTasks(max_episode_steps=6), CartPoleTasks(max_episode_steps=6)],
+    ids=["gaussian", "categorical"],
+)
+def test_a_tasks_episodes_do_not_depend_on_the_tasks_collected_with_it(tasks):
+    """Check adapting tasks 2-4 of a meta-batch alone gives what all five give.
+
+    Each task's environment seeds and actions come from its own stream (the
+    collection's seed and its number), which is what lets processes adapt
+    shares of a meta-batch and still sum the one-process meta-gradient.
+    """
+    policy = MAMLPolicy(
+        hidden_layer_sizes=(6,), n_episodes=3, max_iter=0, random_state=0
+    ).fit(tasks)
+    envs = [tasks(s) for s in range(5)]
+    seeds = np.array([5, 6, 7])
+
+    def adapt(part):
+        return policy._adapt_tasks(
+            envs[part],
+            3,
+            2,
+            seeds,
+            track=False,
+            first_order=True,
+            evaluate=True,
+            first_task=part.start,
+        )
+
+    fast_all, rollouts_all = adapt(slice(0, 5))
+    fast_part, rollouts_part = adapt(slice(2, 5))
+    for whole, part in zip(rollouts_all, rollouts_part, strict=True):
+        steps = part.mask.shape[-1]
+        for name in ("obs", "actions", "rewards", "mask"):
+            got = getattr(part, name)
+            want = getattr(whole, name)[2:, :, :steps]
+            torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7, msg=name)
+    for k in fast_part:
+        torch.testing.assert_close(fast_part[k], fast_all[k][2:], rtol=1e-5, atol=1e-7)
+    # Another place in the meta-batch is another stream: other episodes.
+    _, shifted = policy._adapt_tasks(
+        envs[2:5],
+        3,
+        2,
+        seeds,
+        track=False,
+        first_order=True,
+        evaluate=True,
+        first_task=0,
+    )
+    assert not torch.equal(shifted[0].actions, rollouts_part[0].actions)

@@ -23,8 +23,7 @@ def _independent_rollouts(policy, env, n_rep, n_episodes, horizon):
         k: v.clone().requires_grad_()
         for k, v in policy._task_params(n_rep, False).items()
     }
-    generator = torch.Generator().manual_seed(0)
-    return fast, policy._collect(vector_env, n_rep, fast, generator, 0, horizon)
+    return fast, policy._collect(vector_env, n_rep, fast, 0, horizon)
 
 
 def _baseline_shrinkage(n_episodes, horizon):
