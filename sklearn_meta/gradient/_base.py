@@ -27,6 +27,7 @@ from .._functional import (
     _ClassHead,
     _functional_call,
     _gradient_steps,
+    _map_tasks,
     _MetaModel,
     _named_parameters,
     _replace_batch_norm,
@@ -201,7 +202,7 @@ class BaseGradientLearner(BaseMetaLearner):
         z_s = z_q = None
         if not self._adapt_body:
             # The body does not adapt: embed support and query once.
-            z = vmap(lambda X: self._features(fixed, X, n_s), randomness="different")(
+            z = _map_tasks(lambda X: self._features(fixed, X, n_s), n_tasks)(
                 X_s if X_q is None else torch.cat([X_s, X_q], 1)
             )
             z_s, z_q = z[:, :n_s], z[:, n_s:]
@@ -211,10 +212,8 @@ class BaseGradientLearner(BaseMetaLearner):
             z = self._features(params, X, None) if z is None else z
             return self._loss(self._head(params, z), y)
 
-        batched_loss = vmap(
-            support_loss,
-            in_dims=(0, 0, 0, None if z_s is None else 0),
-            randomness="different",
+        batched_loss = _map_tasks(
+            support_loss, n_tasks, in_dims=(0, 0, 0, None if z_s is None else 0)
         )
         fast = _gradient_steps(
             fast,
@@ -226,12 +225,12 @@ class BaseGradientLearner(BaseMetaLearner):
         )
         out = None
         if X_q is not None:
-            out = vmap(
+            out = _map_tasks(
                 lambda adapted, X_s, X_q, z_q: self._query_outputs(
                     {**fixed, **adapted}, X_s, X_q, z_q
                 ),
+                n_tasks,
                 in_dims=(0, 0, 0, None if z_q is None else 0),
-                randomness="different",
             )(fast, X_s, X_q, z_q)
         fixed = {k: v.expand(n_tasks, *v.shape) for k, v in fixed.items()}
         return {**fixed, **fast}, out

@@ -7,10 +7,15 @@ import numbers
 
 import torch
 from torch import nn
-from torch.func import vmap
 
 from .._docs import _GRADIENT_VALUES, fill_doc
-from .._functional import _ClassHead, _MetaModel, _named_parameters, _replace_batch_norm
+from .._functional import (
+    _ClassHead,
+    _map_tasks,
+    _MetaModel,
+    _named_parameters,
+    _replace_batch_norm,
+)
 from .._sklearn import Interval
 from ..base import MetaClassifierMixin
 from ..gradient import BaseGradientLearner
@@ -365,7 +370,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         def support_loss(params, X, y):
             return self._loss(self._head(params, self._features(params, X, None)), y)
 
-        batched_loss = vmap(support_loss, randomness="different")
+        batched_loss = _map_tasks(support_loss, n_tasks)
         first_tracked = (
             0 if self.truncate_steps is None else steps - self.truncate_steps
         )
@@ -383,5 +388,5 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         fast = unflatten(theta)
         if X_q is None:
             return fast, None
-        out = vmap(self._query_outputs, randomness="different")(fast, X_s, X_q)
+        out = _map_tasks(self._query_outputs, n_tasks)(fast, X_s, X_q)
         return fast, out
