@@ -101,9 +101,12 @@ _ENTRIES: dict[str, _Entry] = {
         "task_chunk_size",
         'int, "auto" or None, default={task_chunk_size}',
         "Tasks adapted in one vectorised call; each chunk's graph is freed by its "
-        "backward pass, so memory grows with the chunk, not the meta-batch. None "
-        'adapts the whole meta-batch at once; "auto" does so on a CUDA device '
-        "(4-6x faster there) and takes chunks of 8 on the CPU.",
+        "backward pass, so memory grows with the chunk, not the meta-batch. A "
+        "chunk of 1 runs the module's native kernels. None adapts the whole "
+        'meta-batch at once; "auto" does so on a CUDA device (4-6x faster '
+        "there); on the CPU it adapts images one task per call when a task has "
+        "30 samples or more (15 for Reptile; faster there, and the least "
+        "memory) and takes chunks of 8 otherwise.",
     ),
     "max_epochs": _Entry("max_epochs", "int, default=10", "Epochs of {training}."),
     "episodes_per_epoch": _Entry(

@@ -83,6 +83,11 @@ class BaseGradientLearner(BaseMetaLearner):
 
     #: Tasks per vectorised call with ``task_chunk_size="auto"`` on the CPU.
     _CPU_TASK_CHUNK = 8
+    #: Rows per task (support and query) from which ``task_chunk_size="auto"``
+    #: adapts images one task per call on the CPU (native kernels), measured
+    #: for second-order MAML by ``benchmarks/task_strategy.py`` (docs/design.md,
+    #: "Chunks").
+    _CPU_PER_TASK_ROWS = 30
 
     # -- the model -------------------------------------------------------------
 
@@ -278,19 +283,29 @@ class BaseGradientLearner(BaseMetaLearner):
         """Per-task query losses and scores ``(B,)`` of query outputs."""
         return vmap(self._loss)(out, y_query), vmap(self._score)(out, y_query)
 
-    def _task_chunk_size(self) -> int | None:
-        """Tasks per vectorised call in meta-training (None: the whole batch)."""
+    def _task_chunk_size(self, rows: int = 0) -> int | None:
+        """Tasks per call in meta-training (None: the whole batch).
+
+        ``rows`` is the number of samples of a task (support and query).
+        """
         if self.task_chunk_size != "auto":
             return self.task_chunk_size
         # On a GPU one call per meta-batch is 4-6x faster than chunks of 8
         # (launch-bound; docs/benchmarks.md) and its memory is small there.
-        return None if self.device_.type == "cuda" else self._CPU_TASK_CHUNK
+        if self.device_.type == "cuda":
+            return None
+        # On the CPU, vmap's grouped convolutions lose to native ones from
+        # tasks of a few tens of images (docs/design.md, "Chunks").
+        if len(self.sample_shape_) == 3 and rows >= self._CPU_PER_TASK_ROWS:
+            return 1
+        return self._CPU_TASK_CHUNK
 
     def _chunks(
         self, batch: _EpisodeBatch, size: int | None = None
     ) -> Iterator[_EpisodeBatch]:
         """Yield ``batch`` in chunks of ``size`` tasks (``task_chunk_size``)."""
-        size = size or self._task_chunk_size() or len(batch.X_support)
+        rows = batch.X_support.shape[1] + batch.X_query.shape[1]
+        size = size or self._task_chunk_size(rows) or len(batch.X_support)
         for i in range(0, len(batch.X_support), size):
             yield _EpisodeBatch(
                 *(t[i : i + size] for t in batch[:4]), n_classes=batch.n_classes

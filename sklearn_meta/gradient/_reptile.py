@@ -61,6 +61,9 @@ class _ReptileMixin(BaseGradientLearner):
     }
 
     first_order = True  # Reptile is first-order by construction.
+    #: Without a second-order graph, one task per call wins from smaller
+    #: tasks (``benchmarks/task_strategy.py``; docs/design.md, "Chunks").
+    _CPU_PER_TASK_ROWS = 15
 
     def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
         """One inner step: SGD, or Adam with ``inner_optimizer='adam'``."""

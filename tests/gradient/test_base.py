@@ -398,7 +398,7 @@ def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
 
 
 def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypatch):
-    """Check that task_chunk_size="auto" adapts 8 tasks per call on the CPU."""
+    """Check "auto": 8 small tasks per call on the CPU, large images one by one."""
     X, y = digits
     clf = fast(MAMLClassifier, meta_batch_size=20).fit(X[y < 5], y[y < 5])
     assert clf.task_chunk_size == "auto"
@@ -414,8 +414,23 @@ def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypat
     labels = torch.arange(3).repeat(20, 1)
     clf._train_step([_EpisodeBatch(images[:, 0], labels, images[:, 1], labels, 3)])
     assert sizes == [8, 8, 4]
+    # Tasks of 30 images or more: one per call (native kernels); Reptile's
+    # boundary is 15.
+    assert clf._task_chunk_size(29) == 8
+    sizes.clear()
+    images = torch.as_tensor(X[:600]).reshape(20, 30, *X.shape[1:])
+    labels = torch.arange(3).repeat_interleave(10).repeat(20, 1)
+    batch = _EpisodeBatch(
+        images[:, :24], labels[:, :24], images[:, 24:], labels[:, 24:], 3
+    )
+    clf._train_step([batch])
+    assert sizes == [1] * 20
+    reptile = fast(ReptileClassifier).fit(X[y < 5], y[y < 5])
+    assert (reptile._task_chunk_size(14), reptile._task_chunk_size(15)) == (8, 1)
+    tabular = fast(MAMLClassifier).fit(X.reshape(len(X), -1)[y < 5], y[y < 5])
+    assert tabular._task_chunk_size(100) == 8
     monkeypatch.setattr(clf, "device_", torch.device("cuda"))
-    assert clf._task_chunk_size() is None
+    assert clf._task_chunk_size(100) is None
     with pytest.raises(ValueError, match="task_chunk_size"):
         fast(MAMLClassifier, task_chunk_size="big").fit(X[y < 5], y[y < 5])
 
