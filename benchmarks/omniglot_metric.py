@@ -20,7 +20,10 @@ learner beside the figures of its paper:
   report no figures on this protocol);
 - FineTune has no paper figure: it is the yardstick (the transfer baseline of
   Chen et al., 2019), and a second table gives every other learner's
-  difference from it.
+  difference from it;
+- the non-learned baselines, :class:`~sklearn_meta.NearestCentroidClassifier`
+  and :class:`~sklearn_meta.NearestNeighborClassifier` on raw pixels at their
+  defaults, are rows too (no training budget).
 
 Budget
 ------
@@ -79,6 +82,8 @@ from skorch.callbacks import LRScheduler
 from sklearn_meta import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     PrototypicalClassifier,
     SiameseClassifier,
 )
@@ -96,6 +101,8 @@ YARDSTICK = "FineTune"
 TRAIN_WAY, TRAIN_SHOT, TRAIN_QUERY = 20, 1, 5
 PROTO_TRAIN_WAY = 60
 EPISODES_PER_EPOCH = 100
+#: The budget of the non-learned baselines.
+NO_TRAINING = {"unit": "none", "epochs": 0, "images": 0}
 
 
 def halving_schedule(epochs: int) -> list[tuple[str, LRScheduler]]:
@@ -185,11 +192,17 @@ def learners(
                 "images": passes * n_train_images,
             },
         ),
+        # The non-learned baselines (SimpleShot-style, on raw pixels, their
+        # defaults): fit learns the training pixels' mean, nothing else.
+        "NearestCentroid": (NearestCentroidClassifier(device=device), NO_TRAINING),
+        "NearestNeighbor": (NearestNeighborClassifier(device=device), NO_TRAINING),
     }
 
 
 def describe(budget: dict) -> str:
     """One line for a budget."""
+    if budget["unit"] == "none":
+        return "no training (the training pixels' mean)"
     if budget["unit"] == "episode":
         return (
             f"{budget['episodes']:,} episodes of {budget['episode']} "
@@ -205,7 +218,8 @@ def train_and_score(clf, budget: dict, data, eval_episodes: int, seed: int) -> d
     """Fit ``clf``, score it in every setting; return its record."""
     X_train, y_train, X_test, y_test = data
     train_s = time_call(clf.fit, X_train, y_train)
-    epoch_s = float(sum(clf.history_[:, "dur"]))
+    history = getattr(clf, "history_", None)
+    epoch_s = float(sum(history[:, "dur"])) if history else 0.0
     results = score_settings(
         clf,
         X_test,
@@ -222,10 +236,10 @@ def train_and_score(clf, budget: dict, data, eval_episodes: int, seed: int) -> d
         "train_seconds_per_episode": (
             epoch_s / budget["episodes"] if budget["unit"] == "episode" else None
         ),
-        "train_images_per_second": budget["images"] / epoch_s,
+        "train_images_per_second": budget["images"] / epoch_s if epoch_s else None,
         "eval_seconds": sum(r["eval_seconds"] for r in results),
         "results": results,
-        "train_loss": [h.get("train_loss") for h in clf.history_],
+        "train_loss": [h.get("train_loss") for h in history] if history else [],
     }
 
 
@@ -259,11 +273,10 @@ def print_tables(records: dict, args, n_test_classes: int) -> None:
         f"{args.eval_episodes} episodes per setting, {N_QUERY} queries per class, "
         f"{n_test_classes:,} held-out classes",
     )
-    print(
-        "papers: "
-        + "; ".join(f"{n}: {PAPERS[n][0]}" for n in names if n in PAPERS)
-        + (f"; {YARDSTICK}: the transfer baseline" if YARDSTICK in names else "")
-    )
+    sources = [f"{n}: {PAPERS[n][0]}" for n in names if n in PAPERS]
+    if YARDSTICK in names:
+        sources.append(f"{YARDSTICK}: the transfer baseline")
+    print("papers: " + "; ".join(sources))
 
     others = [n for n in names if n != YARDSTICK]
     if YARDSTICK in records and others:
@@ -313,7 +326,7 @@ def main(argv=None) -> dict:
         "--learners",
         default=None,
         help="comma-separated names to run, of Prototypical, Matching, Siamese, "
-        "FineTune (default: all)",
+        "FineTune, NearestCentroid, NearestNeighbor (default: all)",
     )
     parser.add_argument("--verbose", type=int, default=0, help="learners' verbose")
     args = parser.parse_args(argv)

@@ -1,6 +1,8 @@
 """Lake et al.'s official one-shot benchmark for the metric learners.
 
-Each learner is meta-trained on the 30 background alphabets only, then scored
+Each learner is meta-trained on the 30 background alphabets only (the
+nearest-centroid and nearest-neighbour baselines only learn the pixels' mean
+there), then scored
 on the 20 official within-alphabet 20-way 1-shot runs of
 ``omniglot/all_runs.zip`` exactly as the runs define (each of the 400 test
 images counts once). Reported by Lake et al.: people make about 4.5% errors;
@@ -18,6 +20,8 @@ from _common import argument_parser, print_table, time_call, write_record
 from sklearn_meta import (
     FineTuneClassifier,
     MatchingNetworkClassifier,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     PrototypicalClassifier,
     SiameseClassifier,
 )
@@ -43,6 +47,10 @@ def learners(episodes: int, seed: int) -> dict:
         "FineTune (linear head)": FineTuneClassifier(
             n_way=20, max_epochs=max(1, episodes // 160), random_state=seed
         ),
+        # The non-learned baselines on raw pixels (their defaults: centred and
+        # L2-normalised with the background images' mean).
+        "NearestCentroid": NearestCentroidClassifier(),
+        "NearestNeighbor": NearestNeighborClassifier(),
     }
 
 
