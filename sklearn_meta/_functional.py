@@ -108,12 +108,16 @@ class _NormCall:
     those of its first ``n`` rows (the support set). ``fixed`` is a
     ``(var, mean)`` pair to normalise with instead of computing them (the
     support statistics an adapted state keeps). While ``recorded`` is a
-    list, each call appends the ``(var, mean)`` it computed.
+    list, each call appends the ``(var, mean)`` it computed. ``fused`` allows
+    PyTorch's fused batch norm for a batch normalised by its own statistics
+    outside vmap: faster forward and backward, but a slower backward of the
+    backward, so it is for passes no second-order gradient goes through.
     """
 
     rows: int | None = None
     fixed: tuple[torch.Tensor, torch.Tensor] | None = None
     recorded: list | None = None
+    fused: bool = False
 
 
 #: The settings of the batch-norm layers in the current thread (and context),
@@ -152,12 +156,13 @@ class _SupportBatchNorm(nn.Module):
         """Normalise ``x`` ``(n, C, ...)`` by the chosen statistics; scale, shift."""
         call = (_NORM_CALLS.get() or {}).get(id(self), _DEFAULT_CALL)
         own = call.rows is None and call.fixed is None and call.recorded is None
-        if own and not _is_batched(x):
-            # One task, normalised by its own statistics: PyTorch's fused
-            # kernel, several times faster on the CPU than the operations
-            # below. Not under vmap: on CUDA its batching rule queries memory
-            # formats, which vmap does not support, and on the CPU it was no
-            # faster there.
+        if call.fused and own and not _is_batched(x):
+            # One task, normalised by its own statistics, in a pass that is
+            # differentiated once at most: PyTorch's fused kernel, faster on
+            # the CPU than the operations below (its double backward is
+            # slower than theirs: docs/design.md). Not under vmap: on CUDA its
+            # batching rule queries memory formats, which vmap does not
+            # support, and on the CPU it was no faster there.
             return F.batch_norm(
                 x, None, None, self.weight, self.bias, training=True, eps=self.eps
             )

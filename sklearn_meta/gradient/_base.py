@@ -220,14 +220,16 @@ class BaseGradientLearner(BaseMetaLearner):
         batched_loss = _map_tasks(
             support_loss, n_tasks, in_dims=(0, 0, 0, None if z_s is None else 0)
         )
-        fast = _gradient_steps(
-            fast,
-            lambda fast, step: batched_loss(fast, X_s, y_s, z_s),
-            steps,
-            lambda fast, grads, state: self._inner_update(fast, grads, lrs, state),
-            track=track,
-            first_order=first_order,
-        )
+        # Without a second-order graph, a task's own batch norm may be fused.
+        with self.module_.norm_calls(fused=first_order or not track):
+            fast = _gradient_steps(
+                fast,
+                lambda fast, step: batched_loss(fast, X_s, y_s, z_s),
+                steps,
+                lambda fast, grads, state: self._inner_update(fast, grads, lrs, state),
+                track=track,
+                first_order=first_order,
+            )
         out = None
         if X_q is not None:
             out = _map_tasks(

@@ -119,22 +119,33 @@ def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_orde
 
 @pytest.mark.parametrize("cls", [MAMLClassifier, ANILClassifier, MetaSGDClassifier])
 @pytest.mark.parametrize("steps", [1, 3])
-def test_every_task_chunk_size_gives_the_per_task_meta_gradient(cls, digits, steps):
+@pytest.mark.parametrize("first_order", [False, True])
+def test_every_task_chunk_size_gives_the_per_task_meta_gradient(
+    cls, digits, steps, first_order
+):
     """Check one task per call, two, and the whole meta-batch against the loop.
 
-    One task per call runs the module's native kernels (convolution and batch
-    norm, not vmap's grouped ones); every strategy accumulates the same
-    meta-gradient, in float64 to the reference's rounding.
+    One task per call runs the module's native kernels (convolution, and
+    batch norm fused when first-order; not vmap's grouped ones); every
+    strategy accumulates the same meta-gradient, in float64 to the
+    reference's rounding.
     """
     X, y = digits
     learner = _initialised(
-        fast(cls, module__hidden_channels=4, inner_steps=steps), X, y
+        fast(
+            cls,
+            module__hidden_channels=4,
+            inner_steps=steps,
+            first_order=first_order,
+        ),
+        X,
+        y,
     )
     with torch.no_grad():
         for p in learner.module_.parameters():
             p.add_(0.1 * torch.randn_like(p))
     batch = image_episodes(n_tasks=4, n_way=3, k_shot=2, n_query=2)
-    expected = _reference_meta_gradient(learner, batch, steps, False)
+    expected = _reference_meta_gradient(learner, batch, steps, first_order)
     for size in (1, 2, 4):
         learner.module_.zero_grad(set_to_none=True)
         for chunk in learner._chunks(batch, size):
