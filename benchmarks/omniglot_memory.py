@@ -13,10 +13,13 @@ protocol (rotations as classes, 28x28).
 Budget (fixed numbers of episodes, so reruns are reproducible; one torch
 thread unless ``--threads``):
 
-- Meta-LSTM: ``--lstm-episodes`` episodes (5-way 1-shot, 5 queries per
-  class, meta-batches of 4), 5 learned steps, learner the conv4 with 32
-  filters (the paper's learner has 32 filters), Adam at 1e-3, truncated
-  back-propagation off;
+- Meta-LSTM: ``--lstm-episodes`` episodes (5-way 1-shot, ``--lstm-queries``
+  queries per class, meta-batches of ``--lstm-meta-batch``, by default 5 and
+  4), ``--lstm-steps`` learned steps (5), learner the conv4 with 32 filters
+  (the paper's learner has 32 filters), Adam at 1e-3, meta-gradient clipped
+  at 0.25, truncated back-propagation off. The authors' code has an Omniglot
+  5-way 1-shot configuration (15 steps, 15 queries, one episode per update,
+  50,000 episodes): ``--lstm-steps 15 --lstm-queries 15 --lstm-meta-batch 1``;
 - MANN: ``--mann-episodes`` sequences of 5 classes x 10 instances plus one
   query per class, meta-batches of 16, raw pixels into the controller (as in
   the paper; 28x28 here, 20x20 there), the paper's sizes (controller of 200,
@@ -88,16 +91,17 @@ def learners(args) -> dict:
             MetaLSTMClassifier(
                 n_way=5,
                 k_shot=1,
-                n_query=5,
-                inner_steps=5,
-                meta_batch_size=4,
-                task_chunk_size=4,
+                n_query=args.lstm_queries,
+                inner_steps=args.lstm_steps,
+                meta_batch_size=args.lstm_meta_batch,
+                task_chunk_size=args.lstm_meta_batch,
                 max_epochs=max(1, args.lstm_episodes // 100),
                 episodes_per_epoch=min(100, args.lstm_episodes),
                 module__hidden_channels=32,
                 **common,
             ),
-            f"{args.lstm_episodes} episodes 5-way 1-shot 5-query, 5 steps",
+            f"{args.lstm_episodes} episodes 5-way 1-shot {args.lstm_queries}-query, "
+            f"{args.lstm_steps} steps, meta-batches of {args.lstm_meta_batch}",
         ),
         "MANN": (
             MANNClassifier(
@@ -199,6 +203,19 @@ def print_tables(records: dict, args) -> None:
 def main(argv=None) -> dict:
     parser = argument_parser(__doc__, "data_home", "device", "seed", "json")
     parser.add_argument("--lstm-episodes", type=int, default=300)
+    # The authors' Omniglot 5-way 1-shot configuration (twitter-research/
+    # meta-learning-lstm, config/lstm/train-omniglot-1shot-5class.lua and
+    # config/1-shot-5-class.lua): 15 steps on the whole support set, 15
+    # queries per class, one episode per meta-update, 50,000 episodes.
+    parser.add_argument(
+        "--lstm-steps", type=int, default=5, help="Meta-LSTM: learned steps per task"
+    )
+    parser.add_argument(
+        "--lstm-queries", type=int, default=5, help="Meta-LSTM: queries per class"
+    )
+    parser.add_argument(
+        "--lstm-meta-batch", type=int, default=4, help="Meta-LSTM: tasks per update"
+    )
     parser.add_argument("--mann-episodes", type=int, default=5120)
     parser.add_argument("--proto-episodes", type=int, default=500)
     parser.add_argument("--finetune-passes", type=int, default=1)
