@@ -30,6 +30,10 @@ learner takes whole-support steps. Its paper figures (95.39 / 98.90 / 88.14 /
 printed beside it with ``--settings 5x1,5x5,20x1,20x5``; a setting may carry
 its own number of test episodes (``20x5:20``).
 
+The non-learned baselines (:class:`~sklearn_meta.NearestCentroidClassifier`
+and :class:`~sklearn_meta.NearestNeighborClassifier` on raw pixels, at their
+defaults) are rows of the table by default, scored on the same episodes.
+
 Run ``python benchmarks/omniglot_maml.py`` (``--help`` for the options); on a
 GPU machine ``--device cuda``. ``--save-dir`` keeps each meta-trained learner
 as a joblib file.
@@ -57,6 +61,8 @@ from sklearn_meta import (
     ANILClassifier,
     MAMLClassifier,
     MetaSGDClassifier,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     ReptileClassifier,
 )
 
@@ -124,6 +130,9 @@ def learners(args) -> dict:
             adapt_steps=args.reptile_adapt_steps,
         ),
     }
+    # The non-learned baselines on raw pixels, at their defaults.
+    all_learners["NearestCentroid"] = NearestCentroidClassifier(device=args.device)
+    all_learners["NearestNeighbor"] = NearestNeighborClassifier(device=args.device)
     wanted = [w.strip() for w in args.learners.split(",")]
     return {k: v for k, v in all_learners.items() if k in wanted}
 
@@ -133,7 +142,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--iterations", type=int, default=600)
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--eval-episodes", type=int, default=1000)
-    parser.add_argument("--learners", default="MAML,first-order MAML")
+    parser.add_argument(
+        "--learners",
+        default="MAML,first-order MAML,NearestCentroid,NearestNeighbor",
+        help="of MAML, first-order MAML, ANIL, Meta-SGD, Reptile and the "
+        "baselines NearestCentroid, NearestNeighbor",
+    )
     # The paper's 20-way model: --n-way 20 --meta-batch-size 16
     # --inner-steps 5 --inner-lr 0.1 --adapt-steps 5.
     parser.add_argument("--n-way", type=int, default=5, help="ways in training")
@@ -173,16 +187,18 @@ def main(argv=None) -> dict:
     rows = []
     for name, clf in learners(args).items():
         train_s = time_call(clf.fit, X_train, y_train)
-        iterations = sum(len(h["batches"]) for h in clf.history_)
+        # The baselines have no training history (and no meta-batches).
+        history = getattr(clf, "history_", [])
+        iterations = sum(len(h["batches"]) for h in history)
         # The epoch a time budget interrupts has no duration: time whole epochs.
-        timed = [(h["dur"], len(h["batches"])) for h in clf.history_ if "dur" in h]
+        timed = [(h["dur"], len(h["batches"])) for h in history if "dur" in h]
         per_iteration = (
             sum(d for d, _ in timed) / sum(n for _, n in timed) if timed else None
         )
         row = {
             "learner": name,
             "meta_iterations": iterations,
-            "tasks": iterations * clf.meta_batch_size,
+            "tasks": iterations * getattr(clf, "meta_batch_size", 0),
             "train_seconds": train_s,
             "seconds_per_meta_iteration": per_iteration,
             # The learning curve: per epoch, the mean training query loss and
@@ -195,7 +211,7 @@ def main(argv=None) -> dict:
                     "train_acc": h.get("train_acc"),
                     "dur": h.get("dur"),
                 }
-                for h in clf.history_
+                for h in history
             ],
         }
         scores = [

@@ -27,7 +27,9 @@ thread unless ``--threads``):
 - Prototypical: ``--proto-episodes`` episodes of 20-way 1-shot 5-query,
   Adam at 1e-3;
 - FineTune: ``--finetune-passes`` passes over the 96,000 training images,
-  Adam at 1e-3.
+  Adam at 1e-3;
+- the non-learned baselines, nearest centroid and nearest neighbour on raw
+  pixels at their defaults: no training.
 
 Every learner uses its default backbone unless stated, and
 ``random_state=--seed``. Training seconds include what ``fit`` does after
@@ -68,6 +70,8 @@ from sklearn_meta import (
     FineTuneClassifier,
     MANNClassifier,
     MetaLSTMClassifier,
+    NearestCentroidClassifier,
+    NearestNeighborClassifier,
     PrototypicalClassifier,
 )
 
@@ -131,6 +135,15 @@ def learners(args) -> dict:
         "FineTune": (
             FineTuneClassifier(n_way=5, max_epochs=args.finetune_passes, **common),
             f"{args.finetune_passes} pass(es) over the training images",
+        ),
+        # The non-learned baselines on raw pixels, at their defaults.
+        "NearestCentroid": (
+            NearestCentroidClassifier(device=args.device),
+            "no training (the training pixels' mean)",
+        ),
+        "NearestNeighbor": (
+            NearestNeighborClassifier(device=args.device),
+            "no training (the training pixels' mean)",
         ),
     }
 
@@ -239,7 +252,7 @@ def main(argv=None) -> dict:
             budget=budget,
             train_seconds=train_s,
             eval_seconds=eval_s,
-            train_loss=[h.get("train_loss") for h in clf.history_],
+            train_loss=[h.get("train_loss") for h in getattr(clf, "history_", [])],
         )
         records[name] = record
         print(

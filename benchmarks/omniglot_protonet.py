@@ -34,7 +34,7 @@ from _common import (
 )
 from skorch.callbacks import LRScheduler
 
-from sklearn_meta import PrototypicalClassifier
+from sklearn_meta import NearestCentroidClassifier, PrototypicalClassifier
 from sklearn_meta.datasets import load_digits_images
 
 #: Snell et al. (2017), Table 1: Omniglot, trained with 60-way episodes.
@@ -116,8 +116,20 @@ def main(argv=None) -> dict:
             random_state=args.seed,
         )
     )
-    for row in rows:
+    # The non-learned baseline on the same episodes (raw pixels, defaults).
+    baseline = NearestCentroidClassifier().fit(X_train, y_train)
+    baseline_rows = score_settings(
+        baseline,
+        X_test,
+        y_test,
+        settings,
+        n_query=15 if dataset == "omniglot" else 5,
+        n_episodes=args.eval_episodes,
+        random_state=args.seed,
+    )
+    for row, base in zip(rows, baseline_rows, strict=True):
         row["paper"] = PAPER.get(row["setting"])
+        row["nearest_centroid"] = (base["accuracy"], base["ci95"])
 
     print_table(
         rows,
@@ -125,6 +137,7 @@ def main(argv=None) -> dict:
             ("setting", "setting"),
             ("accuracy (%)", lambda r: plus_minus((r["accuracy"], r["ci95"]))),
             ("paper (%)", "paper", ".1f"),
+            ("nearest centroid (%)", lambda r: plus_minus(r["nearest_centroid"])),
         ],
         title=f"Prototypical Networks on {dataset} ({args.eval_episodes} evaluation "
         "episodes per setting, held-out classes)",
