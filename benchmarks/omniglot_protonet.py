@@ -105,9 +105,9 @@ def main(argv=None) -> dict:
     )
     train_s = time_call(clf.fit, X_train, y_train)
 
-    rows, eval_s = timed(
-        lambda: score_settings(
-            clf,
+    def score(model) -> list[dict]:
+        return score_settings(
+            model,
             X_test,
             y_test,
             settings,
@@ -115,18 +115,10 @@ def main(argv=None) -> dict:
             n_episodes=args.eval_episodes,
             random_state=args.seed,
         )
-    )
+
+    rows, eval_s = timed(score, clf)
     # The non-learned baseline on the same episodes (raw pixels, defaults).
-    baseline = NearestCentroidClassifier().fit(X_train, y_train)
-    baseline_rows = score_settings(
-        baseline,
-        X_test,
-        y_test,
-        settings,
-        n_query=15 if dataset == "omniglot" else 5,
-        n_episodes=args.eval_episodes,
-        random_state=args.seed,
-    )
+    baseline_rows = score(NearestCentroidClassifier().fit(X_train, y_train))
     for row, base in zip(rows, baseline_rows, strict=True):
         row["paper"] = PAPER.get(row["setting"])
         row["nearest_centroid"] = (base["accuracy"], base["ci95"])

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -80,6 +82,22 @@ def _data_parallel(setting, device: torch.device) -> _DataParallel | None:
             )
         return None
     return _DataParallel(device)
+
+
+@contextmanager
+def _reporting_failures(dp: _DataParallel | None) -> Iterator[None]:
+    """Report an error raised in the block to the other ranks, then re-raise.
+
+    For the training loop around the steps: a failure outside a step (a
+    callback, say) reaches the other processes at their next step's status
+    report. Nothing happens with one process (``dp`` None).
+    """
+    try:
+        yield
+    except BaseException as exc:
+        if dp is not None:
+            dp.report_failure(exc)
+        raise
 
 
 def _join_fit(learner) -> _DataParallel | None:

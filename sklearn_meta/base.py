@@ -36,7 +36,7 @@ from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
 from ._data import _Samples, _samples
-from ._distributed import _join_fit
+from ._distributed import _join_fit, _reporting_failures
 from ._episodes import (
     _INFERENCE_CHUNK,
     _EpisodeSourcesMixin,
@@ -512,7 +512,7 @@ class BaseMetaLearner(
             if valid is not None:
                 self._run_epoch(valid, None, training=False)
 
-        try:
+        with _reporting_failures(dp):
             self._train_epochs(
                 self.max_epochs,
                 run_epoch,
@@ -522,12 +522,6 @@ class BaseMetaLearner(
                 dataset_train=train,
                 dataset_valid=valid,
             )
-        except BaseException as exc:
-            # A failure outside a step (a callback, say) reaches the other
-            # processes at their next step's status report.
-            if dp is not None:
-                dp.report_failure(exc)
-            raise
         # A fitted learner predicts in inference mode: batch-norm layers use
         # their running statistics, so a prediction does not depend on the
         # other samples it comes with.

@@ -9,7 +9,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
-from .._distributed import _data_parallel
+from .._distributed import _data_parallel, _reporting_failures
 from .._functional import _gradient_steps, _named_parameters
 from .._random import SCORING_SEED, Stream, _as_generator, _stream
 from .._sklearn import Interval, StrOptions, validate_params
@@ -319,7 +319,7 @@ class MAMLPolicy(_BaseMetaPolicy):
 
         # Each meta-update is an epoch to the callbacks, drawing its tasks and
         # actions from seeds keyed by its number (so a resumed run draws them).
-        try:
+        with _reporting_failures(dp):
             self._train_epochs(
                 self.max_iter,
                 meta_step,
@@ -327,10 +327,6 @@ class MAMLPolicy(_BaseMetaPolicy):
                 y=None,
                 dataset_train=task_sampler,
             )
-        except BaseException as exc:
-            if dp is not None:
-                dp.report_failure(exc)
-            raise
         self.module_.eval()
         return self
 

@@ -14,7 +14,12 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing
 
-from sklearn_meta.datasets import ImageFolderArray, _image_folder, load_image_folder
+from sklearn_meta.datasets import (
+    ImageFolderArray,
+    _image_cache,
+    _image_folder,
+    load_image_folder,
+)
 
 # --------------------------------------------------------------------------- #
 # Folders of PNG files, written from sklearn's 8x8 digits
@@ -461,7 +466,7 @@ def test_load_image_folder_interrupted_cache_creation_is_not_trusted(
     """Check that a load interrupted while creating the cache leaves no manifest."""
     root, expected, _ = folder
     cache = tmp_path / "cache"
-    create = _image_folder._create_npy
+    create = _image_cache._create_npy
     calls = []
 
     def interrupted(path, shape):
@@ -470,12 +475,12 @@ def test_load_image_folder_interrupted_cache_creation_is_not_trusted(
             raise KeyboardInterrupt
         create(path, shape)
 
-    monkeypatch.setattr(_image_folder, "_create_npy", interrupted)
+    monkeypatch.setattr(_image_cache, "_create_npy", interrupted)
     with pytest.raises(KeyboardInterrupt):
         load_image_folder(root, cache_dir=cache)
     assert _cache_files(cache) == []  # the pixels made before are deleted too
 
-    monkeypatch.setattr(_image_folder, "_create_npy", create)
+    monkeypatch.setattr(_image_cache, "_create_npy", create)
     data = load_image_folder(root, cache_dir=cache).data
     assert len(headers) == 24
     np.testing.assert_array_equal(np.asarray(data), expected)
@@ -705,7 +710,7 @@ def test_load_image_folder_raises_when_the_cache_cannot_be_written(
     def read_only(path, shape):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(_image_folder, "_create_npy", read_only)
+    monkeypatch.setattr(_image_cache, "_create_npy", read_only)
     with pytest.raises(PermissionError, match="Could not write the image cache to"):
         load_image_folder(folder[0], cache_dir=tmp_path / "cache")
 

@@ -89,14 +89,16 @@ def _reference_meta_gradient(learner, batch, steps, first_order):
     ]
 
 
-@pytest.mark.parametrize("steps", [1, 3])
-@pytest.mark.parametrize("first_order", [False, True])
-def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_order):
-    """Check that the vmap meta-gradient equals a per-task loop (conv net, BN)."""
+def _perturbed(cls, digits, steps, first_order):
+    """A small conv learner in float64 with every parameter moved off its start.
+
+    Non-zero head and batch-norm parameters, so that every term of the
+    meta-gradient matters.
+    """
     X, y = digits
     learner = _initialised(
         fast(
-            MAMLClassifier,
+            cls,
             module__hidden_channels=4,
             inner_steps=steps,
             first_order=first_order,
@@ -104,10 +106,17 @@ def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_orde
         X,
         y,
     )
-    # Non-zero head and batch-norm parameters so that every term matters.
     with torch.no_grad():
         for p in learner.module_.parameters():
             p.add_(0.1 * torch.randn_like(p))
+    return learner
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("first_order", [False, True])
+def test_vectorised_meta_gradient_equals_per_task_loop(digits, steps, first_order):
+    """Check that the vmap meta-gradient equals a per-task loop (conv net, BN)."""
+    learner = _perturbed(MAMLClassifier, digits, steps, first_order)
     batch = image_episodes(n_tasks=4, n_way=3, k_shot=2, n_query=2)
     expected = _reference_meta_gradient(learner, batch, steps, first_order)
     got = vectorised_meta_gradient(learner, batch)
@@ -130,20 +139,7 @@ def test_every_task_chunk_size_gives_the_per_task_meta_gradient(
     strategy accumulates the same meta-gradient, in float64 to the
     reference's rounding.
     """
-    X, y = digits
-    learner = _initialised(
-        fast(
-            cls,
-            module__hidden_channels=4,
-            inner_steps=steps,
-            first_order=first_order,
-        ),
-        X,
-        y,
-    )
-    with torch.no_grad():
-        for p in learner.module_.parameters():
-            p.add_(0.1 * torch.randn_like(p))
+    learner = _perturbed(cls, digits, steps, first_order)
     batch = image_episodes(n_tasks=4, n_way=3, k_shot=2, n_query=2)
     expected = _reference_meta_gradient(learner, batch, steps, first_order)
     for size in (1, 2, 4):
