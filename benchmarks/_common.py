@@ -278,6 +278,38 @@ def load_vinyals(
     )
 
 
+def timed_episodic_score(
+    clf,
+    X,
+    y,
+    n_way: int,
+    k_shot: int,
+    *,
+    n_query: int,
+    n_episodes: int,
+    random_state,
+    device: str = "cpu",
+):
+    """Return ``episodic_score`` of ``clf`` in one setting, and its seconds.
+
+    Every learner scored with the same ``random_state`` sees the same
+    episodes, so their per-episode scores (``result.scores``) pair up.
+    """
+    return timed(
+        lambda: episodic_score(
+            clf,
+            X,
+            y,
+            n_way=n_way,
+            k_shot=k_shot,
+            n_query=n_query,
+            n_episodes=n_episodes,
+            random_state=random_state,
+        ),
+        device=device,
+    )
+
+
 def score_settings(
     clf, X, y, settings, *, n_query: int, n_episodes: int, random_state
 ) -> list[dict]:
@@ -287,17 +319,15 @@ def score_settings(
     """
     results = []
     for n_way, k_shot in settings:
-        score, seconds = timed(
-            lambda n_way=n_way, k_shot=k_shot: episodic_score(
-                clf,
-                X,
-                y,
-                n_way=n_way,
-                k_shot=k_shot,
-                n_query=n_query,
-                n_episodes=n_episodes,
-                random_state=random_state,
-            )
+        score, seconds = timed_episodic_score(
+            clf,
+            X,
+            y,
+            n_way,
+            k_shot,
+            n_query=n_query,
+            n_episodes=n_episodes,
+            random_state=random_state,
         )
         results.append(
             {

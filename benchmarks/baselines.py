@@ -29,13 +29,13 @@ from _common import (
     load_vinyals,
     plus_minus,
     print_table,
-    timed,
+    timed_episodic_score,
     write_record,
 )
 
 from sklearn_meta import NearestCentroidClassifier, NearestNeighborClassifier
 from sklearn_meta.datasets import load_digits_images
-from sklearn_meta.model_selection import episodic_score, mean_confidence_interval
+from sklearn_meta.model_selection import mean_confidence_interval
 
 #: (standardize, l2_normalize), in the order of the table.
 TRANSFORMS = [
@@ -80,17 +80,16 @@ def main(argv=None) -> dict:
                 "l2_normalize": l2_normalize,
             }
             for k_shot in SHOTS:
-                result, seconds = timed(
-                    lambda clf=clf, k_shot=k_shot: episodic_score(
-                        clf,
-                        X_test,
-                        y_test,
-                        n_way=5,
-                        k_shot=k_shot,
-                        n_query=args.n_query,
-                        n_episodes=args.episodes,
-                        random_state=args.seed,
-                    )
+                result, seconds = timed_episodic_score(
+                    clf,
+                    X_test,
+                    y_test,
+                    5,
+                    k_shot,
+                    n_query=args.n_query,
+                    n_episodes=args.episodes,
+                    random_state=args.seed,
+                    device=args.device,
                 )
                 scores[standardize, l2_normalize, k_shot] = result.scores
                 row[f"{k_shot}-shot"] = (100 * result.mean, 100 * result.ci95)

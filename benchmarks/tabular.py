@@ -32,8 +32,6 @@ Run ``python benchmarks/tabular.py`` (``--help`` for the options;
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 from _common import (
@@ -42,13 +40,13 @@ from _common import (
     plus_minus,
     print_table,
     time_call,
-    timed,
+    timed_episodic_score,
     write_record,
 )
 from sklearn.datasets import load_digits, make_classification
 
 import sklearn_meta
-from sklearn_meta.model_selection import episodic_score, mean_confidence_interval
+from sklearn_meta.model_selection import mean_confidence_interval
 
 SHOTS = (1, 5)
 BASELINE = "NearestCentroidClassifier"
@@ -119,18 +117,17 @@ def main(argv=None) -> dict:
             fit_seconds = time_call(clf.fit, X_train, y_train, device=args.device)
             row = {"problem": problem, "learner": name, "fit_seconds": fit_seconds}
             for k_shot in SHOTS:
-                score = partial(
-                    episodic_score,
+                result, seconds = timed_episodic_score(
                     clf,
                     X_test,
                     y_test,
-                    n_way=5,
-                    k_shot=k_shot,
+                    5,
+                    k_shot,
                     n_query=args.n_query,
                     n_episodes=args.episodes,
                     random_state=args.seed,
+                    device=args.device,
                 )
-                result, seconds = timed(score, device=args.device)
                 if name == BASELINE:
                     baseline_scores[k_shot] = result.scores
                 mean, half = mean_confidence_interval(

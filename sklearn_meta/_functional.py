@@ -33,7 +33,8 @@ def _map_tasks(fn, n_tasks: int, in_dims=0):
     rules turn convolutions and batch norm into grouped ones; for a single
     task, ``fn`` runs on the task itself instead (its arguments indexed at
     0, its outputs given a task dimension of 1), with PyTorch's native
-    kernels: the same result, and on the CPU a fraction of the time. Each
+    kernels: the same result, faster on the CPU for tasks of a few tens of
+    samples (``benchmarks/task_strategy.py``; docs/design.md). Each
     argument is a tensor, a dict of tensors or (with ``in_dims`` None for
     it) anything passed unchanged; outputs are tensors or dicts of them.
     """

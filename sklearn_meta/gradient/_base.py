@@ -86,7 +86,7 @@ class BaseGradientLearner(BaseMetaLearner):
     #: Rows per task (support and query) from which ``task_chunk_size="auto"``
     #: adapts images one task per call on the CPU (native kernels), measured
     #: for second-order MAML by ``benchmarks/task_strategy.py`` (docs/design.md,
-    #: "Chunks").
+    #: "One task per call runs native kernels").
     _CPU_PER_TASK_ROWS = 30
 
     # -- the model -------------------------------------------------------------
@@ -297,7 +297,8 @@ class BaseGradientLearner(BaseMetaLearner):
         if self.device_.type == "cuda":
             return None
         # On the CPU, vmap's grouped convolutions lose to native ones from
-        # tasks of a few tens of images (docs/design.md, "Chunks").
+        # tasks of a few tens of images (docs/design.md, "One task per call
+        # runs native kernels").
         if len(self.sample_shape_) == 3 and rows >= self._CPU_PER_TASK_ROWS:
             return 1
         return self._CPU_TASK_CHUNK

@@ -62,7 +62,8 @@ class _ReptileMixin(BaseGradientLearner):
 
     first_order = True  # Reptile is first-order by construction.
     #: Without a second-order graph, one task per call wins from smaller
-    #: tasks (``benchmarks/task_strategy.py``; docs/design.md, "Chunks").
+    #: tasks (``benchmarks/task_strategy.py``; docs/design.md, "One task per
+    #: call runs native kernels").
     _CPU_PER_TASK_ROWS = 15
 
     def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
