@@ -171,8 +171,7 @@ class _SupportBatchNorm(nn.Module):
             var, mean = call.fixed
         else:
             ref = x if call.rows is None else x[: call.rows]
-            dims = (0, *range(2, x.dim()))
-            var, mean = torch.var_mean(ref, dim=dims, unbiased=False)
+            var, mean = _var_mean(ref)
             if call.recorded is not None:
                 call.recorded.append((var, mean))
         scale = torch.rsqrt(var + self.eps)
@@ -185,6 +184,20 @@ class _SupportBatchNorm(nn.Module):
         # support statistics through the small per-channel scale and shift.
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return torch.addcmul(shift.view(shape), x, scale.view(shape))
+
+
+def _var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel biased variance and mean of ``x`` ``(n, C, ...)``.
+
+    Two passes, the mean then the mean square of the centred values:
+    ``torch.var_mean`` over the batch and spatial dimensions is 5-6x slower
+    on the CPU, forward and backward (1.7 against 0.27-0.34 ms forward for
+    a 5x64x28x28 channels-last batch, one thread), and centring first keeps
+    the variance as accurate.
+    """
+    dims = (0, *range(2, x.dim()))
+    mean = x.mean(dims, keepdim=True)
+    return (x - mean).square().mean(dims), mean.flatten()
 
 
 def _is_batched(x: torch.Tensor) -> bool:

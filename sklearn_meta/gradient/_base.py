@@ -249,11 +249,20 @@ class BaseGradientLearner(BaseMetaLearner):
     def _query_outputs(self, fast, X_s, X_q, z_q=None) -> torch.Tensor:
         """Compute query outputs under ``fast``, normalised by the support."""
         if z_q is None:
+            stats = None
             if self.module_._norms and X_s is not None:
-                # Normalised with the support's statistics under the fast weights.
-                n_s = len(X_s)
-                z_q = self._features(fast, torch.cat([X_s, X_q]), n_s)[n_s:]
-            else:
+                # Normalised with the support's statistics under the fast
+                # weights: a pass of the support records them (differentiably),
+                # then the queries run alone.
+                stats = self.module_.record_norm_stats(
+                    lambda: self._features(fast, X_s, None)
+                )
+                if stats is None:
+                    # A norm layer used twice: carry the support rows instead.
+                    n_s = len(X_s)
+                    z_q = self._features(fast, torch.cat([X_s, X_q]), n_s)[n_s:]
+                    return self._head(fast, z_q)
+            with self.module_.norm_calls(fixed=stats):
                 z_q = self._features(fast, X_q, None)
         return self._head(fast, z_q)
 

@@ -491,23 +491,61 @@ class _NormUsedTwice(nn.Module):
 def test_predictions_use_stored_support_statistics(digits):
     """Check that adapted states keep the support's batch-norm statistics.
 
-    Queries normalised with the stored statistics get the outputs they get
-    when the support rows travel with them; a norm layer used twice falls
-    back to carrying the rows.
+    Queries normalised with the stored statistics, and the query pass of the
+    inner loop (which records the support's statistics in a pass of its
+    own), get the outputs they get when the support rows travel with them
+    through the body; a norm layer used twice falls back to carrying the
+    rows.
     """
     X, y = digits
     clf = fast(MAMLClassifier).fit(X[y < 5], y[y < 5])
     Xs, ys, Xq = X[y >= 7][:9], y[y >= 7][:9], X[y >= 7][9:60]
     state = clf._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
     assert state["support"] is None and len(state["norm_stats"]) == 4
-    Xq_t = torch.as_tensor(Xq)
+    Xs_t, Xq_t = torch.as_tensor(Xs), torch.as_tensor(Xq)
+    params = state["params"]
     with torch.no_grad():
         stored = clf._state_outputs(state, Xq_t)
-        carried = clf._query_outputs(state["params"], torch.as_tensor(Xs), Xq_t)
+        recorded = clf._query_outputs(params, Xs_t, Xq_t)
+        z = clf._features(params, torch.cat([Xs_t, Xq_t]), len(Xs))[len(Xs) :]
+        carried = clf._head(params, z)
     torch.testing.assert_close(stored, carried, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(recorded, carried, rtol=1e-5, atol=1e-5)
 
     twice = fast(MAMLClassifier, _NormUsedTwice()).fit(X[y < 5], y[y < 5])
     state = twice._adapt(torch.as_tensor(Xs), torch.as_tensor(ys - 7), 3)
     assert state["norm_stats"] is None and state["support"] is not None
     proba = twice.adapt(Xs, ys).predict_proba(Xq)
     assert proba.shape == (len(Xq), 3) and np.allclose(proba.sum(1), 1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batch_norm_statistics_are_those_of_var_mean(channels_last):
+    """Check the two-pass statistics against ``torch.var_mean`` and its gradients.
+
+    Values, first and second derivatives agree in float64 for a batch with a
+    large common offset (where a one-pass formula would cancel).
+    """
+    from sklearn_meta._functional import _var_mean
+
+    g = torch.Generator().manual_seed(0)
+    x = 1e4 + torch.randn(5, 4, 6, 6, generator=g, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = torch.randn(2, 4, generator=g, dtype=torch.float64)
+
+    def first_grad(stats):
+        var, mean = stats(x)
+        out = (w[0] * var).sum() + (w[1] * mean).sum()
+        (grad,) = torch.autograd.grad(out, x, create_graph=True)
+        return var, mean, grad
+
+    def reference(x):
+        return torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+
+    ours, theirs = first_grad(_var_mean), first_grad(reference)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    second = [torch.autograd.grad(r[2].square().sum(), x)[0] for r in (ours, theirs)]
+    torch.testing.assert_close(*second, rtol=1e-8, atol=1e-8)
