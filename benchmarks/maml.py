@@ -33,8 +33,9 @@ Their conv4 is the usual NCHW one with ``nn.BatchNorm2d(track_running_stats=
 False)`` (batch statistics everywhere), Linear head of 5 outputs; ours is
 :class:`~sklearn_meta.nn.Conv4` with the zero-initialised head shared by all
 classes and queries normalised with their support's statistics (see the user
-guide), so the work is the same up to that query pass, which also carries the
-support rows (ours does 1.5x the query-side convolutions of the peers here).
+guide), so the work is the same up to that query pass, where ours also runs
+the support under the adapted weights for its statistics (1.5x the
+query-side convolutions of the peers here).
 
 Also printed: achieved GFLOP/s (FLOPs of the peer's meta-iteration counted by
 :class:`torch.utils.flop_counter.FlopCounterMode`, over each time) beside the
