@@ -23,9 +23,11 @@ Reptile (``--learners Reptile``) follows Nichol et al. (2018) on Omniglot:
 ``--train-shots`` (10) shots per class, meta-batch 5, outer step 1 annealed
 linearly to 0 over the ``--iterations`` meta-iterations (keep
 ``--max-seconds`` a safety net: a budget that stops training early leaves the
-annealing unfinished), ``--reptile-adapt-steps`` (50) steps at test time. The
-paper's inner steps take minibatches of 10 of the 50 support images; the
-learner takes whole-support steps. Its paper figures (95.39 / 98.90 / 88.14 /
+annealing unfinished), inner minibatches of ``--reptile-inner-batch`` (10,
+so the 5 steps make one pass over the 50 support images), and
+``--reptile-adapt-steps`` (50) steps in minibatches of
+``--reptile-adapt-batch`` (5) at test time (``0`` for either: whole-support
+steps, as runs before these options took). Its paper figures (95.39 / 98.90 / 88.14 /
 96.65, 5-way 1 / 5-shot, 20-way 1 / 5-shot, 100,000 meta-iterations) are
 printed beside it with ``--settings 5x1,5x5,20x1,20x5``; a setting may carry
 its own number of test episodes (``20x5:20``).
@@ -117,8 +119,9 @@ def learners(args) -> dict:
         "ANIL": ANILClassifier(**gradient),
         "Meta-SGD": MetaSGDClassifier(**gradient),
         # Nichol et al.'s Omniglot settings: 5 inner Adam steps (beta1 = 0) at
-        # 1e-3 on --train-shots shots per class, outer step 1 annealed to 0
-        # over the run, meta-batch 5, --reptile-adapt-steps steps at test (50).
+        # 1e-3 on minibatches of 10 of --train-shots shots per class, outer
+        # step 1 annealed to 0 over the run, meta-batch 5, 50 steps on
+        # minibatches of 5 at test.
         "Reptile": ReptileClassifier(
             **{
                 **common,
@@ -128,6 +131,8 @@ def learners(args) -> dict:
             },
             inner_steps=5,
             adapt_steps=args.reptile_adapt_steps,
+            inner_batch_size=args.reptile_inner_batch or None,
+            adapt_batch_size=args.reptile_adapt_batch or None,
         ),
     }
     # The non-learned baselines on raw pixels, at their defaults.
@@ -170,6 +175,20 @@ def main(argv=None) -> dict:
         type=int,
         default=50,
         help="Reptile: inner steps at test time (the paper's 50)",
+    )
+    parser.add_argument(
+        "--reptile-inner-batch",
+        type=int,
+        default=10,
+        help="Reptile: support images per inner step in training (the paper's "
+        "10; 0: the whole support)",
+    )
+    parser.add_argument(
+        "--reptile-adapt-batch",
+        type=int,
+        default=5,
+        help="Reptile: support images per step at test time (the paper's 5; "
+        "0: the whole support)",
     )
     parser.add_argument(
         "--settings",

@@ -47,6 +47,40 @@ _POOL_ADAPT_MAX = 2048
 _EVAL_ROWS = 2048
 
 
+def _minibatches(X_s, y_s, z_s, batch_size: int | None, n_classes: int | None):
+    """Return ``step -> (X, y, z)``: the support rows of each inner step.
+
+    With ``batch_size`` None or at least the support's size, every step takes
+    the whole support. Otherwise step ``t`` takes rows ``t * batch_size`` to
+    ``(t + 1) * batch_size - 1`` of a fixed order, cycling through it (the
+    same rows for every task of the batch). For a classifier the order takes
+    one row of each class in turn (support sets come class by class), so
+    each minibatch holds every class as evenly as it can; a regressor's rows
+    keep their order. ``z_s`` (ANIL's support features) may be None.
+    """
+    n_s = X_s.shape[1]
+    if batch_size is None or batch_size >= n_s:
+        return lambda step: (X_s, y_s, z_s)
+    if n_classes is not None:
+        one_hot = F.one_hot(y_s, n_classes)
+        rank = (one_hot.cumsum(1) * one_hot).sum(-1) - 1  # place within its class
+        order = (rank * n_classes + y_s).argsort(dim=1, stable=True)
+        tasks = torch.arange(len(X_s), device=X_s.device)[:, None]
+        X_s, y_s = X_s[tasks, order], y_s[tasks, order]
+        z_s = None if z_s is None else z_s[tasks, order]
+    offsets = torch.arange(batch_size, device=X_s.device)
+
+    def rows(step: int):
+        index = (step * batch_size + offsets) % n_s
+        return (
+            X_s[:, index],
+            y_s[:, index],
+            None if z_s is None else z_s[:, index],
+        )
+
+    return rows
+
+
 def _eval_chunk(rows_per_task: int) -> int:
     """Tasks per vectorised call in evaluation, with at most ``_EVAL_ROWS`` rows."""
     return max(1, min(_SCORING_CHUNK, _EVAL_ROWS // max(1, rows_per_task)))
@@ -80,6 +114,10 @@ class BaseGradientLearner(BaseMetaLearner):
 
     #: Whether the body adapts in the inner loop (False: ANIL).
     _adapt_body = True
+    #: Support rows per inner step in training and at adaptation (None: all
+    #: of them); parameters of the learners that offer minibatches (Reptile).
+    inner_batch_size = None
+    adapt_batch_size = None
 
     #: Tasks per vectorised call with ``task_chunk_size="auto"`` on the CPU.
     _CPU_TASK_CHUNK = 8
@@ -182,11 +220,14 @@ class BaseGradientLearner(BaseMetaLearner):
         n_classes: int,
         steps: int,
         first_order: bool,
+        batch_size: int | None = None,
     ) -> tuple[dict, torch.Tensor | None]:
         """Adapt to a batch of support sets; return fast weights and query outputs.
 
         ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)`` or
-        None for no query outputs (the second result is then None). Fast
+        None for no query outputs (the second result is then None). Each
+        inner step takes ``batch_size`` support rows (None: all of them), see
+        :func:`_minibatches`. Fast
         weights carry a leading task dimension; forward passes run under
         :func:`torch.func.vmap` and the inner gradients come from one
         :func:`torch.autograd.grad` of the summed support losses (each task's
@@ -220,11 +261,14 @@ class BaseGradientLearner(BaseMetaLearner):
         batched_loss = _map_tasks(
             support_loss, n_tasks, in_dims=(0, 0, 0, None if z_s is None else 0)
         )
+        step_rows = _minibatches(
+            X_s, y_s, z_s, batch_size, n_classes if n_classes else None
+        )
         # Without a second-order graph, a task's own batch norm may be fused.
         with self.module_.norm_calls(fused=first_order or not track):
             fast = _gradient_steps(
                 fast,
-                lambda fast, step: batched_loss(fast, X_s, y_s, z_s),
+                lambda fast, step: batched_loss(fast, *step_rows(step)),
                 steps,
                 lambda fast, grads, state: self._inner_update(fast, grads, lrs, state),
                 track=track,
@@ -287,6 +331,7 @@ class BaseGradientLearner(BaseMetaLearner):
             batch.n_classes,
             self.inner_steps,
             self.first_order,
+            self.inner_batch_size,
         )
         return self._losses_and_scores(out, batch.y_query)
 
@@ -348,13 +393,26 @@ class BaseGradientLearner(BaseMetaLearner):
         """Inner steps at adaptation: ``adapt_steps``, else ``inner_steps``."""
         return self.inner_steps if self.adapt_steps is None else self.adapt_steps
 
+    @property
+    def _adapt_batch_size(self) -> int | None:
+        """Support rows per step at adaptation (else ``inner_batch_size``)."""
+        if self.adapt_batch_size is None:
+            return self.inner_batch_size
+        return self.adapt_batch_size
+
     def _adapt(self, X: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict:
         """Adapt to one support set; keep the fast weights and norm statistics."""
         X = _samples(X).tensor(self.device_)
         y = y.to(self.device_)
         with torch.no_grad():
             fast, _ = self._adapt_tasks(
-                X[None], y[None], None, n_classes, self._adapt_steps, True
+                X[None],
+                y[None],
+                None,
+                n_classes,
+                self._adapt_steps,
+                True,
+                self._adapt_batch_size,
             )
         params = {k: v[0] for k, v in fast.items()}
         state = {"params": params, "support": None, "norm_stats": None}
@@ -407,6 +465,7 @@ class BaseGradientLearner(BaseMetaLearner):
                         n_way,
                         self._adapt_steps,
                         True,
+                        self._adapt_batch_size,
                     )[1]
                 )
         return torch.cat(outs)

@@ -36,6 +36,18 @@ _EXTRA = """\
     inner_optimizer : {{"sgd", "adam"}}, default="{inner_optimizer}"
         The inner-loop update. "adam" is Adam with β₁ = 0 (as in the paper),
         its moments kept per task.
+    inner_batch_size : int, default=None
+        Support samples per inner step in meta-training; None takes the whole
+        support set every step. Smaller, the steps cycle through the support
+        in minibatches of this size, as the paper's inner loop does (its
+        Omniglot protocol: 5 steps of 10 on a support set of 50, one pass
+        over it). A classifier's minibatches take the classes in turn, so
+        each holds every class as evenly as it can; a regressor's take the
+        samples in their order. The same minibatches for every task.
+    adapt_batch_size : int, default=None
+        Support samples per step at adaptation (``adapt``, ``predict``,
+        ``score``); None: ``inner_batch_size``. The paper adapts to Omniglot
+        test tasks in minibatches of 5.
     anneal : bool or int, default=True
         Decrease the outer step size ``lr`` linearly to zero. True anneals over
         the run's epochs: those restored from a checkpoint (skorch's
@@ -57,6 +69,8 @@ class _ReptileMixin(BaseGradientLearner):
             if k != "first_order"
         },
         "inner_optimizer": [StrOptions({"sgd", "adam"})],
+        "inner_batch_size": [None, Interval(numbers.Integral, 1, None, closed="left")],
+        "adapt_batch_size": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "anneal": ["boolean", Interval(numbers.Integral, 1, None, closed="left")],
     }
 
@@ -119,6 +133,7 @@ class _ReptileMixin(BaseGradientLearner):
                         chunk.n_classes,
                         self.inner_steps,
                         True,
+                        self.inner_batch_size,
                     )
                     for k, p in meta.items():
                         # θ - φ summed over tasks (and over the classes of the
@@ -176,6 +191,8 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         inner_steps=5,
         adapt_steps=None,
         inner_optimizer="adam",
+        inner_batch_size=None,
+        adapt_batch_size=None,
         anneal=True,
         meta_batch_size=5,
         task_chunk_size="auto",
@@ -207,6 +224,8 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileMixin):
         self.inner_steps = inner_steps
         self.adapt_steps = adapt_steps
         self.inner_optimizer = inner_optimizer
+        self.inner_batch_size = inner_batch_size
+        self.adapt_batch_size = adapt_batch_size
         self.anneal = anneal
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size
@@ -265,6 +284,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         inner_steps=5,
         adapt_steps=None,
         inner_optimizer="sgd",
+        inner_batch_size=None,
+        adapt_batch_size=None,
         anneal=True,
         meta_batch_size=5,
         task_chunk_size=None,
@@ -294,6 +315,8 @@ class ReptileRegressor(MetaRegressorMixin, _ReptileMixin):
         self.inner_steps = inner_steps
         self.adapt_steps = adapt_steps
         self.inner_optimizer = inner_optimizer
+        self.inner_batch_size = inner_batch_size
+        self.adapt_batch_size = adapt_batch_size
         self.anneal = anneal
         self.meta_batch_size = meta_batch_size
         self.task_chunk_size = task_chunk_size

@@ -101,3 +101,100 @@ def test_reptile_rejects_a_non_positive_outer_step(lr, digits):
         r"range \(0.0, inf\)",
     ):
         fast(ReptileClassifier, lr=lr).fit(X.reshape(len(X), -1), y)
+
+
+def test_inner_minibatches_equal_their_closed_form_on_a_quadratic_loss():
+    """Check that each inner step descends on its own minibatch of the support.
+
+    Three steps of two rows on a support set of six take rows 0-1, 2-3 and
+    4-5 in turn (a regressor keeps its rows' order); each step is the affine
+    gradient step of its minibatch's least-squares loss.
+    """
+    rng = np.random.default_rng(1)
+    a, eps, k, b = 0.05, 0.5, 3, 2
+    reg = ReptileRegressor(
+        nn.Identity(),
+        inner_lr=a,
+        inner_steps=k,
+        inner_batch_size=b,
+        lr=eps,
+        anneal=False,
+        max_epochs=0,
+        k_shot=2,
+        n_query=2,
+        random_state=0,
+    ).fit(rng.normal(size=(20, 3)).astype(np.float32), np.zeros(20, np.float32))
+    reg.module_.double()
+    with torch.no_grad():
+        reg.module_.head.weight.copy_(torch.as_tensor(rng.normal(size=(1, 3))))
+        reg.module_.head.bias.fill_(-0.2)
+    theta = np.r_[reg.module_.head.weight[0].detach().numpy(), -0.2]
+    X_s, y_s = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 6))
+    X_q, y_q = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4))
+    batch = _EpisodeBatch(
+        *(torch.as_tensor(t) for t in (X_s, y_s, X_q, y_q)), n_classes=0
+    )
+    reg._train_step([batch])
+    phis = []
+    for i in range(2):
+        w = theta.copy()
+        for step in range(k):
+            rows = slice(step * b, (step + 1) * b)
+            A = np.c_[X_s[i, rows], np.ones(b)]
+            w = w - a * 2 / b * A.T @ (A @ w - y_s[i, rows])
+        phis.append(w)
+    expected = theta + eps * (np.mean(phis, axis=0) - theta)
+    got = np.r_[
+        reg.module_.head.weight[0].detach().numpy(),
+        reg.module_.head.bias.detach().numpy(),
+    ]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_classifier_minibatches_take_the_classes_in_turn():
+    """Check the rows of each step: one of each class in turn, cycling.
+
+    Support sets come class by class; a minibatch of three on three classes
+    of three shots holds one shot of each class, the fourth step starts the
+    cycle again, and an uneven support (classes of 3 and 1) still alternates.
+    """
+    from sklearn_meta.gradient._base import _minibatches
+
+    X = torch.arange(9.0)[None, :, None]
+    y = torch.tensor([[0, 0, 0, 1, 1, 1, 2, 2, 2]])
+    rows = _minibatches(X, y, None, 3, 3)
+    taken = [rows(step)[0][0, :, 0].tolist() for step in range(4)]
+    assert taken == [[0.0, 3.0, 6.0], [1.0, 4.0, 7.0], [2.0, 5.0, 8.0], [0.0, 3.0, 6.0]]
+    assert all(rows(step)[1][0].tolist() == [0, 1, 2] for step in range(3))
+
+    X, y = torch.arange(4.0)[None, :, None], torch.tensor([[1, 1, 0, 1]])
+    rows = _minibatches(X, y, None, 2, 2)
+    assert [rows(s)[1][0].tolist() for s in range(2)] == [[0, 1], [1, 1]]
+    assert rows(0)[0][0, :, 0].tolist() == [2.0, 0.0]
+    # The whole support (or more) per step: the rows as given, every step.
+    whole = _minibatches(X, y, None, 4, 2)(1)
+    assert whole[0] is X and whole[1] is y
+
+
+def test_minibatches_change_adaptation_and_the_whole_support_does_not(digits):
+    """Check that adapt_batch_size reaches adaptation; the whole support is a no-op."""
+    X, y = digits
+    X = X.reshape(len(X), -1)
+    clf = fast(ReptileClassifier).fit(X[y < 5], y[y < 5])
+    Xs, ys, Xq = X[y >= 7][:12], y[y >= 7][:12], X[y >= 7][12:40]
+    full = clf.adapt(Xs, ys).predict_proba(Xq)
+    same = clf.set_params(adapt_batch_size=12).adapt(Xs, ys).predict_proba(Xq)
+    np.testing.assert_array_equal(full, same)
+    small = clf.set_params(adapt_batch_size=3).adapt(Xs, ys).predict_proba(Xq)
+    assert np.abs(small - full).max() > 1e-4
+    # inner_batch_size is the default of adapt_batch_size.
+    clf.set_params(adapt_batch_size=None, inner_batch_size=3)
+    np.testing.assert_array_equal(clf.adapt(Xs, ys).predict_proba(Xq), small)
+
+
+@pytest.mark.parametrize("name", ["inner_batch_size", "adapt_batch_size"])
+def test_minibatch_sizes_must_be_positive(name, digits):
+    """Check that a minibatch of no samples is refused, naming the parameter."""
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter"):
+        fast(ReptileClassifier, **{name: 0}).fit(X.reshape(len(X), -1), y)
