@@ -337,6 +337,7 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         n_classes: int,
         steps: int,
         first_order: bool = True,
+        batch_size: int | None = None,
     ) -> tuple[dict, torch.Tensor | None]:
         """Train the learner on a batch of support sets with the LSTM.
 
@@ -345,7 +346,9 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
         and the query outputs ``(B, n_query, n_classes)`` (None without
         queries). The learner's gradients are
         always constants here (the paper's assumption), so ``first_order`` is
-        accepted for the shared interface and has no effect.
+        accepted for the shared interface and has no effect; so is
+        ``batch_size``, always None here (every step sees the whole support,
+        as in the paper).
         """
         track = torch.is_grad_enabled()
         rule = self.module_.update_rule
