@@ -53,8 +53,12 @@ Run ``python benchmarks/omniglot_memory.py`` (``--help`` for the options).
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import torch
 from _common import (
+    TimeBudget,
     argument_parser,
     load_vinyals,
     plus_minus,
@@ -64,6 +68,7 @@ from _common import (
     timed,
     write_record,
 )
+from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_meta import (
@@ -80,6 +85,10 @@ N_QUERY = 15
 INSTANCES = 10
 #: Santoro et al. (2016), Table 1: MANN (LRUA), 5 classes, by instance.
 PAPER_MANN = {1: 36.4, 2: 82.8, 3: 91.0, 4: 92.6, 5: 94.9, 10: 98.1}
+#: A public TensorFlow reimplementation's figures for the same table: 200-unit
+#: LSTM, 128x40 memory, 4 read heads, LRU access (gamma 0.95), 100,000
+#: iterations of batches of 16 sequences, Adam at 1e-3.
+REIMPL_MANN = {1: 35.4, 2: 89.2, 3: 95.2, 4: 96.3, 5: 96.9, 10: 97.8}
 #: Paper figures for the 5-way 1-shot and 5-shot settings.
 PAPER_5WAY = {
     "Prototypical": [98.8, 99.7],  # Snell et al. (2017), Omniglot
@@ -87,7 +96,67 @@ PAPER_5WAY = {
 }
 
 
-def learners(args) -> dict:
+class InstanceCurve(Callback):
+    """Score a MANN by presentation number every ``every`` training episodes.
+
+    The curve of a run: at each point, the accuracy by instance on
+    ``n_episodes`` sequences of 5 classes x 10 instances drawn (with the same
+    seed each time) from ``(X, y)``, the training seconds so far (scoring
+    excluded) and the training loss of the last meta-batch. Each point is
+    printed as it is made, so an interrupted run leaves its curve in the log.
+    """
+
+    def __init__(self, X, y, every: int, n_episodes: int, random_state: int = 0):
+        self.X = X
+        self.y = y
+        self.every = every
+        self.n_episodes = n_episodes
+        self.random_state = random_state
+
+    def initialize(self):
+        """Start with no points."""
+        self.points_ = []
+        self.episodes_ = 0
+        self.scoring_seconds_ = 0.0
+        self.start_ = time.perf_counter()
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Score once ``every`` more training episodes have passed."""
+        if not training:
+            return
+        self.episodes_ += net.meta_batch_size
+        if self.episodes_ % self.every:
+            return
+        start = time.perf_counter()
+        accuracy = net.accuracy_by_instance(
+            self.X,
+            self.y,
+            n_way=5,
+            n_instances=INSTANCES,
+            n_episodes=self.n_episodes,
+            random_state=self.random_state,
+        )
+        net.module_.train()
+        self.scoring_seconds_ += time.perf_counter() - start
+        point = {
+            "episodes": self.episodes_,
+            "train_seconds": start - self.start_ - self.scoring_seconds_,
+            "train_loss": net.history_[-1]["batches"][-1].get("train_loss"),
+            "accuracy_by_instance": (100 * accuracy).round(1).tolist(),
+        }
+        self.points_.append(point)
+        print(f"MANN curve: {point}", flush=True)
+
+
+def mann_module(image_size: int) -> nn.Module:
+    """Feed raw pixels to the controller, average-pooled to ``image_size`` first."""
+    if image_size == 28:
+        return nn.Flatten()
+    return nn.Sequential(nn.AdaptiveAvgPool2d(image_size), nn.Flatten())
+
+
+def learners(args, data) -> dict:
     """Build the learners and describe their budgets."""
     common = dict(lr=1e-3, device=args.device, random_state=args.seed)
     return {
@@ -109,16 +178,24 @@ def learners(args) -> dict:
         ),
         "MANN": (
             MANNClassifier(
-                nn.Flatten(),
+                mann_module(args.mann_image_size),
                 n_way=5,
                 k_shot=INSTANCES,
                 n_query=1,
                 meta_batch_size=16,
                 max_epochs=max(1, args.mann_episodes // 320),
                 episodes_per_epoch=min(320, args.mann_episodes),
-                **{**common, "lr": 3e-3},
+                callbacks=mann_callbacks(args, data),
+                **{**common, "lr": args.mann_lr},
             ),
-            f"{args.mann_episodes} sequences of 5 classes x {INSTANCES} + 5 queries",
+            f"{args.mann_episodes} sequences of 5 classes x {INSTANCES} + 5 queries, "
+            f"{args.mann_image_size}x{args.mann_image_size} pixels, Adam at "
+            f"{args.mann_lr:g}"
+            + (
+                f", at most {args.mann_max_seconds:.0f} s"
+                if args.mann_max_seconds
+                else ""
+            ),
         ),
         "Prototypical": (
             PrototypicalClassifier(
@@ -148,6 +225,27 @@ def learners(args) -> dict:
     }
 
 
+def mann_callbacks(args, data) -> list | None:
+    """Return the MANN's curve and time budget, where the options ask for them."""
+    callbacks = []
+    if args.mann_curve_every:
+        # The curve reads the first 100 test characters (400 classes with
+        # their rotations), a tenth of the test pool, with its own seed.
+        _, _, X_test, y_test = data
+        keep = np.isin(y_test, np.unique(y_test)[:400])
+        curve = InstanceCurve(
+            X_test[keep],
+            y_test[keep],
+            args.mann_curve_every,
+            args.mann_curve_episodes,
+            random_state=args.seed + 1,
+        )
+        callbacks.append(("curve", curve))
+    if args.mann_max_seconds:
+        callbacks.append(("budget", TimeBudget(args.mann_max_seconds)))
+    return callbacks or None
+
+
 def evaluate(name, clf, data, args) -> dict:
     """Score ``clf`` on the 5-way settings (and the MANN by instance)."""
     _, _, X_test, y_test = data
@@ -171,6 +269,12 @@ def evaluate(name, clf, data, args) -> dict:
             random_state=args.seed,
         )
         record["accuracy_by_instance"] = (100 * by_instance).tolist()
+        record["train_episodes"] = sum(
+            len(h["batches"]) * clf.meta_batch_size for h in clf.history_
+        )
+        callbacks = dict(clf.callbacks or [])
+        if "curve" in callbacks:
+            record["curve"] = callbacks["curve"].points_
     return record
 
 
@@ -206,6 +310,7 @@ def print_tables(records: dict, args) -> None:
             [
                 {"source": "sklearn_meta", **{k: acc[k - 1] for k in shown}},
                 {"source": "Santoro et al.", **{k: PAPER_MANN[k] for k in shown}},
+                {"source": "TF reimplementation", **{k: REIMPL_MANN[k] for k in shown}},
             ],
             [("", "source"), *((f"#{k}", k, ".1f") for k in shown)],
             title="MANN, accuracy (%) by instance, 5 classes x 10 instances per "
@@ -230,6 +335,31 @@ def main(argv=None) -> dict:
         "--lstm-meta-batch", type=int, default=4, help="Meta-LSTM: tasks per update"
     )
     parser.add_argument("--mann-episodes", type=int, default=5120)
+    parser.add_argument("--mann-lr", type=float, default=3e-3, help="MANN: Adam's rate")
+    parser.add_argument(
+        "--mann-image-size",
+        type=int,
+        default=28,
+        help="MANN: side of the images fed to the controller (the paper's 20)",
+    )
+    parser.add_argument(
+        "--mann-max-seconds",
+        type=float,
+        default=None,
+        help="MANN: stop training after this many seconds",
+    )
+    parser.add_argument(
+        "--mann-curve-every",
+        type=int,
+        default=0,
+        help="MANN: score by instance every this many episodes (0: never)",
+    )
+    parser.add_argument(
+        "--mann-curve-episodes",
+        type=int,
+        default=50,
+        help="MANN: sequences per point of the curve",
+    )
     parser.add_argument("--proto-episodes", type=int, default=500)
     parser.add_argument("--finetune-passes", type=int, default=1)
     parser.add_argument("--eval-episodes", type=int, default=150)
@@ -239,7 +369,7 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
 
     data = X_train, y_train, _, _ = load_vinyals(args.data_home)
-    chosen = learners(args)
+    chosen = learners(args, data)
     if args.learners:
         wanted = [w.strip() for w in args.learners.split(",")]
         chosen = {k: v for k, v in chosen.items() if k in wanted}
@@ -266,6 +396,7 @@ def main(argv=None) -> dict:
     print_tables(records, args)
     figures = {
         "paper_mann_by_instance": PAPER_MANN,
+        "reimplementation_mann_by_instance": REIMPL_MANN,
         "paper_5way": PAPER_5WAY,
         "learners": records,
     }
