@@ -400,8 +400,9 @@ _NOTES = """\
     queries come with it. {head}"""
 
 _HEAD_CLS = (
-    "The head starts with the same weights for every class (zero, "
-    "meta-learned), so one model adapts to any number of ways and to any "
+    "The head starts with the same weights for every class (zero, and not "
+    "meta-learned: a start shared by every class cannot change a "
+    "prediction), so one model adapts to any number of ways and to any "
     "label order."
 )
 _HEAD_REG = "The head is a linear layer with one output per target."
