@@ -105,8 +105,9 @@ _ENTRIES: dict[str, _Entry] = {
         "chunk of 1 runs the module's native kernels. None adapts the whole "
         'meta-batch at once; "auto" does so on a CUDA device (4-6x faster '
         "there); on the CPU it adapts images one task per call when a task has "
-        "30 samples or more (15 for Reptile; faster there, and the least "
-        "memory) and takes chunks of 8 otherwise.",
+        "30 samples or more (15 for Reptile; more than 30 for both with more "
+        "than one torch thread; faster there, and the least memory) and takes "
+        "chunks of 8 otherwise.",
     ),
     "max_epochs": _Entry("max_epochs", "int, default=10", "Epochs of {training}."),
     "episodes_per_epoch": _Entry(

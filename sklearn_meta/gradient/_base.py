@@ -122,10 +122,15 @@ class BaseGradientLearner(BaseMetaLearner):
     #: Tasks per vectorised call with ``task_chunk_size="auto"`` on the CPU.
     _CPU_TASK_CHUNK = 8
     #: Rows per task (support and query) from which ``task_chunk_size="auto"``
-    #: adapts images one task per call on the CPU (native kernels), measured
-    #: for second-order MAML by ``benchmarks/task_strategy.py`` (docs/design.md,
-    #: "One task per call runs native kernels").
+    #: adapts images one task per call on the CPU (native kernels) with one
+    #: torch thread, measured for second-order MAML by
+    #: ``benchmarks/task_strategy.py`` (docs/design.md, "One task per call
+    #: runs native kernels").
     _CPU_PER_TASK_ROWS = 30
+    #: The same with several threads, where vmap's grouped convolutions
+    #: parallelise better: chunks of 8 were as fast or faster up to 30 rows
+    #: for MAML and Reptile alike (``task-strategy-2t.json``).
+    _CPU_PER_TASK_ROWS_THREADS = 31
 
     # -- the model -------------------------------------------------------------
 
@@ -351,9 +356,14 @@ class BaseGradientLearner(BaseMetaLearner):
         if self.device_.type == "cuda":
             return None
         # On the CPU, vmap's grouped convolutions lose to native ones from
-        # tasks of a few tens of images (docs/design.md, "One task per call
-        # runs native kernels").
-        if len(self.sample_shape_) == 3 and rows >= self._CPU_PER_TASK_ROWS:
+        # tasks of a few tens of images, later with more threads
+        # (docs/design.md, "One task per call runs native kernels").
+        per_task_rows = (
+            self._CPU_PER_TASK_ROWS
+            if torch.get_num_threads() == 1
+            else self._CPU_PER_TASK_ROWS_THREADS
+        )
+        if len(self.sample_shape_) == 3 and rows >= per_task_rows:
             return 1
         return self._CPU_TASK_CHUNK
 

@@ -405,7 +405,12 @@ def test_scoring_adapts_in_chunks_bounded_in_samples(digits, monkeypatch):
 
 
 def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypatch):
-    """Check "auto": 8 small tasks per call on the CPU, large images one by one."""
+    """Check "auto": 8 small tasks per call on the CPU, large images one by one.
+
+    With one torch thread from 30 rows a task (15 for Reptile), with more
+    from 31 for both.
+    """
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     X, y = digits
     clf = fast(MAMLClassifier, meta_batch_size=20).fit(X[y < 5], y[y < 5])
     assert clf.task_chunk_size == "auto"
@@ -436,6 +441,9 @@ def test_auto_task_chunks_are_8_on_cpu_and_whole_batch_on_cuda(digits, monkeypat
     assert (reptile._task_chunk_size(14), reptile._task_chunk_size(15)) == (8, 1)
     tabular = fast(MAMLClassifier).fit(X.reshape(len(X), -1)[y < 5], y[y < 5])
     assert tabular._task_chunk_size(100) == 8
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert (clf._task_chunk_size(30), clf._task_chunk_size(31)) == (8, 1)
+    assert (reptile._task_chunk_size(30), reptile._task_chunk_size(31)) == (8, 1)
     monkeypatch.setattr(clf, "device_", torch.device("cuda"))
     assert clf._task_chunk_size(100) is None
     with pytest.raises(ValueError, match="task_chunk_size"):
