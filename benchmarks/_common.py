@@ -27,6 +27,7 @@ import numpy as np
 import sklearn
 import torch
 from skorch.callbacks import Callback
+from torch import nn
 
 import sklearn_meta
 from sklearn_meta.datasets import load_omniglot
@@ -254,6 +255,24 @@ def run_worker(script: str, spec: dict) -> dict:
     if out.returncode:
         raise RuntimeError(f"worker {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def paper_conv4(width: int = 64, n_out: int = 5) -> nn.Module:
+    """Build the MAML paper's Omniglot network: the textbook NCHW conv4.
+
+    Four blocks of a 3x3 convolution of ``width`` filters, batch norm with
+    batch statistics everywhere (no running statistics), ReLU and 2x2 max
+    pooling, then a linear layer of ``n_out`` outputs, for 28x28 inputs.
+    """
+    layers: list[nn.Module] = []
+    for c_in in (1, width, width, width):
+        layers += [
+            nn.Conv2d(c_in, width, 3, padding=1),
+            nn.BatchNorm2d(width, track_running_stats=False),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(width, n_out))
 
 
 # -- data and scoring ----------------------------------------------------------------

@@ -32,8 +32,14 @@ import json
 import time
 
 import torch
-from _common import argument_parser, print_table, run_worker, status_gib, write_record
-from torch import nn
+from _common import (
+    argument_parser,
+    paper_conv4,
+    print_table,
+    run_worker,
+    status_gib,
+    write_record,
+)
 from torch.func import functional_call
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
@@ -49,17 +55,8 @@ def block(x, weight, bias, scale, shift):
 def worker(spec: dict) -> dict:
     """Time one meta-iteration of ``spec`` and read this process's peak memory."""
     torch.set_num_threads(spec["threads"])
-    width = spec["width"]
     torch.manual_seed(0)
-    layers: list[nn.Module] = []
-    for c_in in (1, width, width, width):
-        layers += [
-            nn.Conv2d(c_in, width, 3, padding=1),
-            nn.BatchNorm2d(width, track_running_stats=False),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        ]
-    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width, 5)).double()
+    model = paper_conv4(spec["width"]).double()
 
     def forward(p, X):
         if spec["way"] == "plain":

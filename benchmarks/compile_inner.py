@@ -33,23 +33,9 @@ import tempfile
 import time
 
 import torch
-from _common import argument_parser, print_table, write_record
-from torch import nn
+from _common import argument_parser, paper_conv4, print_table, write_record
 from torch.func import functional_call
 from torch.nn import functional as F
-
-
-def conv4() -> nn.Module:
-    """Build the MAML paper's Omniglot network with a 5-way output layer."""
-    layers: list[nn.Module] = []
-    for c_in in (1, 64, 64, 64):
-        layers += [
-            nn.Conv2d(c_in, 64, 3, padding=1),
-            nn.BatchNorm2d(64, track_running_stats=False),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        ]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 5))
 
 
 def meta_gradient(loss_fn, model, tasks, steps: int) -> dict:
@@ -78,8 +64,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    model = conv4()
-    model64 = conv4().double()
+    model = paper_conv4()
+    model64 = paper_conv4().double()
     model64.load_state_dict(model.state_dict())
 
     def loss_fn(fast, X, y):

@@ -56,6 +56,7 @@ import torch
 from _common import (
     MetaIterationTimer,
     argument_parser,
+    paper_conv4,
     print_table,
     run_worker,
     status_gib,
@@ -96,18 +97,6 @@ def peer_mlp() -> nn.Module:
     return nn.Sequential(
         nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)
     )
-
-
-def peer_conv4() -> nn.Module:
-    layers = []
-    for c_in in (1, 64, 64, 64):
-        layers += [
-            nn.Conv2d(c_in, 64, 3, padding=1),
-            nn.BatchNorm2d(64, track_running_stats=False),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        ]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(64, 5))
 
 
 class Episodes(NamedTuple):
@@ -239,7 +228,7 @@ def peer_sinusoid(library: str, n_iterations: int, device):
 
 def peer_omniglot(library: str, steps: int, device):
     torch.manual_seed(0)
-    model = peer_conv4().to(device)
+    model = paper_conv4().to(device)
     meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = list(zip(*omniglot_batch(device=device), strict=True))
 
@@ -264,7 +253,7 @@ def omniglot_flops(steps: int) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = peer_conv4()
+    model = paper_conv4()
     b = omniglot_batch()
     counter = FlopCounterMode(display=False)
     with counter:
