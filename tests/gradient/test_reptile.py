@@ -16,6 +16,40 @@ from sklearn_meta.tasks import _EpisodeBatch
 from .._settings import fast
 
 
+def _linear_reptile_step(rng, bias: float, **params):
+    """One Reptile update of a linear regressor in float64, from random weights.
+
+    Returns the starting ``theta`` (weights, then bias), the two tasks'
+    support sets ``X_s`` ``(2, 6, 3)`` and ``y_s`` ``(2, 6)``, and the
+    updated parameters in the same layout.
+    """
+    reg = ReptileRegressor(
+        nn.Identity(),
+        anneal=False,
+        max_epochs=0,
+        k_shot=2,
+        n_query=2,
+        random_state=0,
+        **params,
+    ).fit(rng.normal(size=(20, 3)).astype(np.float32), np.zeros(20, np.float32))
+    reg.module_.double()
+    with torch.no_grad():
+        reg.module_.head.weight.copy_(torch.as_tensor(rng.normal(size=(1, 3))))
+        reg.module_.head.bias.fill_(bias)
+    theta = np.r_[reg.module_.head.weight[0].detach().numpy(), bias]
+    X_s, y_s = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 6))
+    X_q, y_q = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4))
+    batch = _EpisodeBatch(
+        *(torch.as_tensor(t) for t in (X_s, y_s, X_q, y_q)), n_classes=0
+    )
+    reg._train_step([batch])
+    updated = np.r_[
+        reg.module_.head.weight[0].detach().numpy(),
+        reg.module_.head.bias.detach().numpy(),
+    ]
+    return theta, X_s, y_s, updated
+
+
 def test_reptile_update_equals_its_closed_form_on_a_quadratic_loss():
     """Check that k SGD steps and Reptile's outer move equal their closed form.
 
@@ -23,30 +57,10 @@ def test_reptile_update_equals_its_closed_form_on_a_quadratic_loss():
     ``w <- (I - a H) w + a b`` with ``H = 2/n A^T A``, ``b = 2/n A^T y``; the
     Reptile update is ``theta + eps * (mean_i phi_i - theta)``.
     """
-    rng = np.random.default_rng(0)
     a, eps, k = 0.05, 0.5, 3
-    reg = ReptileRegressor(
-        nn.Identity(),
-        inner_lr=a,
-        inner_steps=k,
-        lr=eps,
-        anneal=False,
-        max_epochs=0,
-        k_shot=2,
-        n_query=2,
-        random_state=0,
-    ).fit(rng.normal(size=(20, 3)).astype(np.float32), np.zeros(20, np.float32))
-    reg.module_.double()
-    with torch.no_grad():
-        reg.module_.head.weight.copy_(torch.as_tensor(rng.normal(size=(1, 3))))
-        reg.module_.head.bias.fill_(0.3)
-    theta = np.r_[reg.module_.head.weight[0].detach().numpy(), 0.3]
-    X_s, y_s = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 6))
-    X_q, y_q = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4))
-    batch = _EpisodeBatch(
-        *(torch.as_tensor(t) for t in (X_s, y_s, X_q, y_q)), n_classes=0
+    theta, X_s, y_s, got = _linear_reptile_step(
+        np.random.default_rng(0), 0.3, inner_lr=a, inner_steps=k, lr=eps
     )
-    reg._train_step([batch])
     phis = []
     for i in range(2):
         A = np.c_[X_s[i], np.ones(6)]
@@ -56,10 +70,6 @@ def test_reptile_update_equals_its_closed_form_on_a_quadratic_loss():
             w = w - a * (H @ w - b)
         phis.append(w)
     expected = theta + eps * (np.mean(phis, axis=0) - theta)
-    got = np.r_[
-        reg.module_.head.weight[0].detach().numpy(),
-        reg.module_.head.bias.detach().numpy(),
-    ]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
@@ -110,31 +120,15 @@ def test_inner_minibatches_equal_their_closed_form_on_a_quadratic_loss():
     4-5 in turn (a regressor keeps its rows' order); each step is the affine
     gradient step of its minibatch's least-squares loss.
     """
-    rng = np.random.default_rng(1)
     a, eps, k, b = 0.05, 0.5, 3, 2
-    reg = ReptileRegressor(
-        nn.Identity(),
+    theta, X_s, y_s, got = _linear_reptile_step(
+        np.random.default_rng(1),
+        -0.2,
         inner_lr=a,
         inner_steps=k,
         inner_batch_size=b,
         lr=eps,
-        anneal=False,
-        max_epochs=0,
-        k_shot=2,
-        n_query=2,
-        random_state=0,
-    ).fit(rng.normal(size=(20, 3)).astype(np.float32), np.zeros(20, np.float32))
-    reg.module_.double()
-    with torch.no_grad():
-        reg.module_.head.weight.copy_(torch.as_tensor(rng.normal(size=(1, 3))))
-        reg.module_.head.bias.fill_(-0.2)
-    theta = np.r_[reg.module_.head.weight[0].detach().numpy(), -0.2]
-    X_s, y_s = rng.normal(size=(2, 6, 3)), rng.normal(size=(2, 6))
-    X_q, y_q = rng.normal(size=(2, 4, 3)), rng.normal(size=(2, 4))
-    batch = _EpisodeBatch(
-        *(torch.as_tensor(t) for t in (X_s, y_s, X_q, y_q)), n_classes=0
     )
-    reg._train_step([batch])
     phis = []
     for i in range(2):
         w = theta.copy()
@@ -144,10 +138,6 @@ def test_inner_minibatches_equal_their_closed_form_on_a_quadratic_loss():
             w = w - a * 2 / b * A.T @ (A @ w - y_s[i, rows])
         phis.append(w)
     expected = theta + eps * (np.mean(phis, axis=0) - theta)
-    got = np.r_[
-        reg.module_.head.weight[0].detach().numpy(),
-        reg.module_.head.bias.detach().numpy(),
-    ]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
 
 
