@@ -297,23 +297,41 @@ class BaseGradientLearner(BaseMetaLearner):
 
     def _query_outputs(self, fast, X_s, X_q, z_q=None) -> torch.Tensor:
         """Compute query outputs under ``fast``, normalised by the support."""
-        if z_q is None:
-            stats = None
-            if self.module_._norms and X_s is not None:
-                # Normalised with the support's statistics under the fast
-                # weights: a pass of the support records them (differentiably),
-                # then the queries run alone.
-                stats = self.module_.record_norm_stats(
-                    lambda: self._features(fast, X_s, None)
-                )
-                if stats is None:
-                    # A norm layer used twice: carry the support rows instead.
-                    n_s = len(X_s)
-                    z_q = self._features(fast, torch.cat([X_s, X_q]), n_s)[n_s:]
-                    return self._head(fast, z_q)
-            with self.module_.norm_calls(fixed=stats):
-                z_q = self._features(fast, X_q, None)
-        return self._head(fast, z_q)
+        if z_q is not None:
+            return self._head(fast, z_q)
+        stats = None
+        if self.module_._norms and X_s is not None:
+            # A pass of the support records its statistics (differentiably),
+            # then the queries run alone.
+            stats = self._support_norm_stats(fast, X_s)
+            if stats is None:
+                return self._carried_outputs(fast, X_s, X_q)
+        return self._normalised_outputs(fast, X_q, stats)
+
+    def _support_norm_stats(self, fast, X_s) -> list | None:
+        """Each norm layer's statistics of ``X_s`` under ``fast``.
+
+        None when a norm layer runs twice in the body: its statistics cannot
+        be replayed, and queries must carry the support rows instead.
+        """
+        return self.module_.record_norm_stats(lambda: self._features(fast, X_s, None))
+
+    def _normalised_outputs(self, fast, X, stats: list | None) -> torch.Tensor:
+        """Compute outputs of ``X``, each norm layer using ``(var, mean)`` of ``stats``.
+
+        ``stats`` None: every norm layer uses the batch's own statistics.
+        """
+        with self.module_.norm_calls(fixed=stats):
+            return self._head(fast, self._features(fast, X, None))
+
+    def _carried_outputs(self, fast, X_s, X) -> torch.Tensor:
+        """Compute outputs of ``X`` run together with the support rows ``X_s``.
+
+        Every norm layer normalises by the support's rows: the fallback for a
+        body that runs a norm layer twice.
+        """
+        n_s = len(X_s)
+        return self._head(fast, self._features(fast, torch.cat([X_s, X]), n_s)[n_s:])
 
     # -- a meta-batch -------------------------------------------------------------
 
@@ -344,7 +362,7 @@ class BaseGradientLearner(BaseMetaLearner):
         """Per-task query losses and scores ``(B,)`` of query outputs."""
         return vmap(self._loss)(out, y_query), vmap(self._score)(out, y_query)
 
-    def _task_chunk_size(self, rows: int = 0) -> int | None:
+    def _task_chunk_size(self, rows: int) -> int | None:
         """Tasks per call in meta-training (None: the whole batch).
 
         ``rows`` is the number of samples of a task (support and query).
@@ -430,9 +448,7 @@ class BaseGradientLearner(BaseMetaLearner):
             # The support's statistics under the adapted weights, computed once:
             # queries are normalised with them without carrying the support.
             with torch.no_grad():
-                stats = self.module_.record_norm_stats(
-                    lambda: self._features(params, X, None)
-                )
+                stats = self._support_norm_stats(params, X)
             if stats is None:
                 state["support"] = X  # a norm layer used twice: carry the rows
             else:
@@ -446,12 +462,9 @@ class BaseGradientLearner(BaseMetaLearner):
 
     def _state_outputs(self, state: dict, X: torch.Tensor) -> torch.Tensor:
         """Compute an adapted state's (from ``_adapt``) outputs for ``X``."""
-        stats = state.get("norm_stats")
-        if stats is None:
-            return self._query_outputs(state["params"], state.get("support"), X)
-        with self.module_.norm_calls(fixed=stats):
-            z = self._features(state["params"], X, None)
-        return self._head(state["params"], z)
+        if state.get("support") is not None:
+            return self._carried_outputs(state["params"], state["support"], X)
+        return self._normalised_outputs(state["params"], X, state.get("norm_stats"))
 
     def _episode_logits_from_pool(self, X, support, y_support, query, n_way):
         """Query outputs of many episodes, adapted a chunk at a time by vmap."""
