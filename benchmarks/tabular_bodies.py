@@ -106,6 +106,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--problems", default="digits,omniglot,synthetic")
     parser.add_argument("--learners", default="PrototypicalClassifier,MAMLClassifier")
     parser.add_argument("--episodes", type=int, default=300)
+    parser.add_argument("--bodies", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -134,7 +135,7 @@ def main(argv=None) -> dict:
         baseline = sklearn_meta.NearestCentroidClassifier().fit(X_train, y_train)
         base = {k: score(baseline, k).scores for k in SHOTS}
         for name in args.learners.split(","):
-            for variant in VARIANTS:
+            for variant in args.bodies.split(","):
                 module = (
                     None if variant == "default" else Body(X_train.mean(0), variant)
                 )

@@ -375,6 +375,35 @@ def _samples(X) -> _Samples:
     return _Samples(_TensorSource(torch.as_tensor(X)))
 
 
+def _feature_moments(
+    X: _Samples, device, chunk: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per-feature mean and variance (``ddof=0``) of samples, a chunk at a time.
+
+    ``X`` is read ``chunk`` rows at a time (a lazy pool is never
+    read whole), each chunk flattened to ``(n, D)``. Each chunk's mean and sum
+    of squared deviations are computed in float64 and merged with the pairwise
+    update of Chan, Golub & LeVeque (1983), which stays exact for constant
+    features and does not lose the variance to cancellation as
+    ``E[x^2] - E[x]^2`` does. Returns the mean and variance ``(D,)`` (float64,
+    on ``device``) and the number of samples.
+    """
+    n, mean, m2 = 0, None, None
+    for start in range(0, len(X), chunk):
+        batch = X[start : start + chunk].tensor(device).flatten(1).double()
+        k = len(batch)
+        batch_mean = batch.mean(0)
+        batch_m2 = (batch - batch_mean).square().sum(0)
+        if mean is None:
+            mean, m2 = batch_mean, batch_m2
+        else:
+            delta = batch_mean - mean
+            mean = mean + delta * (k / (n + k))
+            m2 = m2 + batch_m2 + delta.square() * (n * k / (n + k))
+        n += k
+    return mean, m2 / n, n
+
+
 def _prefetched(jobs: Iterable[Callable[[], Any]], num_workers: int) -> Iterator[Any]:
     """Run ``jobs`` in order and yield their results in order.
 

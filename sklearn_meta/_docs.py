@@ -278,8 +278,10 @@ _DEFAULTS: dict[str, object] = {
     "optimizer": "torch.optim.Adam",
     "module_copy": "",
     "module_default": (
-        ":class:`~sklearn_meta.nn.Conv4` for images ``(n, C, H, W)`` and "
-        ":class:`~sklearn_meta.nn.MLP` for tabular data"
+        ":class:`~sklearn_meta.nn.Conv4` for images ``(n, C, H, W)`` and, for "
+        "tabular data, a :class:`~sklearn_meta.nn.TabularEmbedding` centred on "
+        "the mean of the samples given to ``fit`` (untrained, nearest "
+        "centroid's space)"
     ),
     "module_note": "",
     "n_way_note": "",
@@ -368,6 +370,15 @@ def fill_doc(doc: str, **values) -> str:
 
 
 # -- the gradient-based learners ---------------------------------------------------
+
+#: The default module of the gradient classifiers.
+_CLASSIFIER_BODY = (
+    ":class:`~sklearn_meta.nn.Conv4` for images ``(n, C, H, W)`` and, for "
+    "tabular data, a :class:`~sklearn_meta.nn.TabularEmbedding` centred on the "
+    "mean of the samples given to ``fit``, with which the head starts at the "
+    "support's class prototypes (untrained and without an inner step: nearest "
+    "centroid)"
+)
 
 _GRADIENT_VALUES = {
     "module_role": (
@@ -466,6 +477,7 @@ def learner_doc(
         "units": "groups (or tasks)" if regressor else "classes (or groups, or tasks)",
         "score": "r2" if regressor else "acc",
         "inner_lr_note": inner_lr_note,
+        **({} if regressor else {"module_default": _CLASSIFIER_BODY}),
         **defaults,
     }
     indent = "    "

@@ -71,7 +71,14 @@ def _make_module(
 
     def build():
         if module is None:
-            return build_default(**kwargs)
+            try:
+                return build_default(**kwargs)
+            except TypeError as exc:
+                raise ValueError(
+                    f"The module__* parameters {sorted(kwargs)} do not fit the "
+                    f"default module: {exc}. Pass module= with the class they are "
+                    "meant for (for example sklearn_meta.nn.MLP)."
+                ) from exc
         if isinstance(module, nn.Module):
             if kwargs:
                 raise ValueError(

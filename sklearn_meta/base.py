@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numbers
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from torch import nn
 from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
-from ._data import _Samples, _samples
+from ._data import _as_float32, _feature_moments, _Samples, _samples
 from ._distributed import _join_fit, _reporting_failures
 from ._episodes import (
     _INFERENCE_CHUNK,
@@ -51,7 +51,7 @@ from ._random import Stream, _draw_seed, _stream, _torch_seeded
 from ._regressor import AdaptedRegressor, MetaRegressorMixin
 from ._sklearn import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._validation import _check_X
-from .nn import _default_backbone
+from .nn import TabularEmbedding, _default_backbone
 from .tasks import _EpisodeBatch
 
 __all__ = [
@@ -167,9 +167,63 @@ class BaseMetaLearner(
     def _predict_logits(self, state: dict, X: np.ndarray) -> torch.Tensor:
         """Compute outputs for ``X`` (a float32 array) from an adapted task state."""
 
-    def _build_module(self, sample_shape: tuple[int, ...], **kwargs) -> nn.Module:
-        """Build the default module for samples of ``sample_shape``."""
+    #: Whether the default body of a classifier on tabular data is a
+    #: :class:`~sklearn_meta.nn.TabularEmbedding` centred on the pool's mean
+    #: (docs/design.md, "Tabular few-shot").
+    _tabular_embedding = True
+
+    def _build_module(
+        self, sample_shape: tuple[int, ...], input_mean=None, **kwargs
+    ) -> nn.Module:
+        """Build the default module for samples of ``sample_shape``.
+
+        ``input_mean`` is the per-feature mean of ``fit``'s samples when
+        :meth:`_embeds_tabular` (else None); ``kwargs`` are the user's
+        ``module__*`` parameters.
+        """
+        if self._embeds_tabular(sample_shape):
+            kwargs.setdefault("mean", input_mean)
+            return TabularEmbedding(
+                kwargs.pop("in_features", sample_shape[0]), **kwargs
+            )
         return _default_backbone(sample_shape, **kwargs)
+
+    def _embeds_tabular(self, sample_shape: tuple[int, ...]) -> bool:
+        """Whether ``module=None`` builds a :class:`TabularEmbedding` here."""
+        return (
+            self._classification
+            and self._tabular_embedding
+            and self.module is None
+            and len(sample_shape) == 1
+        )
+
+    def _input_mean(self, X, pool) -> np.ndarray | None:
+        """Return the per-feature mean of ``fit``'s samples for the default body.
+
+        Read from the pool a chunk at a time, or from every task of a
+        sequence; None when the default body does not need it, or when
+        ``fit`` was given an iterator of tasks (whose samples cannot be read
+        twice: the body is then not centred).
+        """
+        if not self._embeds_tabular(self.sample_shape_):
+            return None
+        if pool is not None:
+            samples = _samples(pool.X)
+        elif isinstance(X, Sequence):
+            samples = _samples(
+                np.concatenate(
+                    [
+                        np.concatenate(
+                            [_as_float32(t.X_support), _as_float32(t.X_query)]
+                        )
+                        for t in X
+                    ]
+                )
+            )
+        else:
+            return None
+        mean, _, _ = _feature_moments(samples, self.device_, _INFERENCE_CHUNK)
+        return mean.numpy(force=True)
 
     @property
     def _train_n_way(self) -> int:
@@ -215,12 +269,17 @@ class BaseMetaLearner(
 
     # -- initialisation ---------------------------------------------------------
 
-    def _initialize_module(self) -> nn.Module:
-        """Build the seeded module from the ``module`` parameter and wrap it."""
+    def _initialize_module(self, input_mean: np.ndarray | None = None) -> nn.Module:
+        """Build the seeded module from the ``module`` parameter and wrap it.
+
+        ``input_mean`` goes to the default body (see :meth:`_input_mean`).
+        """
         module = _make_module(
             self.module,
             self._routed("module"),
-            lambda **kwargs: self._build_module(self.sample_shape_, **kwargs),
+            lambda **kwargs: self._build_module(
+                self.sample_shape_, input_mean, **kwargs
+            ),
             seed=self._seed_,
             device=self.device_,
         )
@@ -483,7 +542,7 @@ class BaseMetaLearner(
         else:
             train, valid, pool = self._prepare_pool(X, y, groups)
 
-        self.module_ = self._initialize_module()
+        self.module_ = self._initialize_module(self._input_mean(X, pool))
         if dp is not None:
             dp.broadcast_module(self.module_)
         trainable = [p for p in self.module_.parameters() if p.requires_grad]

@@ -1,5 +1,9 @@
 """Backbones: the default networks the learners use when ``module=None``.
 
+:class:`Conv4` for images, :class:`TabularEmbedding` for tabular
+classification (it starts as nearest centroid's space), :class:`MLP` for
+tabular regression and the memory-augmented network.
+
 Any :class:`torch.nn.Module` that maps a batch of samples ``(n, *sample_shape)``
 to ``(n, n_outputs)`` (or to any shape whose leading dimension is ``n``) is a
 valid backbone; these are the field's standard defaults.
@@ -7,13 +11,16 @@ valid backbone; these are the field's standard defaults.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import pairwise
 
+import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-__all__ = ["MLP", "Conv4"]
+__all__ = ["MLP", "Conv4", "TabularEmbedding"]
 
 
 class _PoolIfLarge(nn.Module):
@@ -130,3 +137,83 @@ def _default_backbone(sample_shape: tuple[int, ...], **kwargs) -> nn.Module:
     if len(sample_shape) == 1:
         return MLP(kwargs.pop("in_features", sample_shape[0]), **kwargs)
     return Conv4(kwargs.pop("in_channels", sample_shape[0]), **kwargs)
+
+
+class TabularEmbedding(nn.Module):
+    """An embedding of tabular features that starts as nearest centroid's space.
+
+    The default body of the classifiers on tabular data. Samples are centred
+    on ``mean`` (the training pool's per-feature mean), multiplied by a
+    learned weight per feature (starting at 1), passed through a residual
+    MLP whose output layer starts at zero, L2-normalised and multiplied by a
+    learned scale:
+
+    ``z = x_c + mlp(x_c)`` with ``x_c = (x - mean) * weight``, output
+    ``exp(log_scale) * z / |z|``.
+
+    At the start the embedding is the centred, L2-normalised sample times a
+    constant, the space in which :class:`~sklearn_meta.NearestCentroidClassifier`
+    (at its defaults) compares samples; training only has to improve on that
+    baseline instead of first climbing back to it from random features.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features (also the output dimension).
+    hidden_features : int, default=64
+        Hidden units of the residual MLP; 0 leaves only the per-feature
+        weights.
+    mean : array-like of shape (in_features,), default=None
+        Subtracted from every sample (kept as a buffer, not learned). None
+        subtracts nothing.
+    scale : float, default=e
+        Starting value of the learned scale of the output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_meta.nn import TabularEmbedding
+    >>> embedding = TabularEmbedding(4, hidden_features=8)
+    >>> z = embedding(torch.tensor([[3.0, 0.0, 0.0, 4.0]]))
+    >>> z.shape, round(float(z.norm()), 4)
+    (torch.Size([1, 4]), 2.7183)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_features: int = 64,
+        mean=None,
+        scale: float = math.e,
+    ):
+        super().__init__()
+        if mean is None:
+            mean = torch.zeros(in_features)
+        mean = torch.as_tensor(np.asarray(mean, dtype=np.float32))
+        if mean.shape != (in_features,):
+            raise ValueError(
+                f"mean must have shape ({in_features},), one value per input "
+                f"feature; got shape {tuple(mean.shape)}."
+            )
+        if not scale > 0:
+            raise ValueError(f"scale must be positive; got {scale!r}.")
+        self.register_buffer("mean", mean)
+        self.weight = nn.Parameter(torch.ones(in_features))
+        self.mlp = None
+        if hidden_features:
+            self.mlp = nn.Sequential(
+                nn.Linear(in_features, hidden_features),
+                nn.ReLU(),
+                nn.Linear(hidden_features, in_features),
+            )
+            # The residual starts at zero: the embedding starts as the identity.
+            nn.init.zeros_(self.mlp[-1].weight)
+            nn.init.zeros_(self.mlp[-1].bias)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Embed samples ``(n, in_features)`` as ``(n, in_features)``."""
+        z = (X - self.mean) * self.weight
+        if self.mlp is not None:
+            z = z + self.mlp(z)
+        return F.normalize(z, dim=-1) * self.log_scale.exp()

@@ -76,7 +76,7 @@ CASES = {
             episodes_per_epoch=8,
             task_chunk_size=2,
             inner_steps=2,
-            module__hidden_layer_sizes=(16,),
+            module__hidden_features=16,
         ),
         False,
     ),

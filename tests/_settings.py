@@ -71,7 +71,7 @@ FAST_PARAMS = {
         episodes_per_epoch=16,
         meta_batch_size=8,
         inner_steps=3,
-        module__hidden_layer_sizes=(16, 16),
+        module__hidden_features=16,
         n_eval_episodes=20,
         random_state=0,
     ),

@@ -300,17 +300,22 @@ def test_module_and_optimizer_parameters_are_routed(digits):
     X, y = digits
     clf = fast(
         PrototypicalClassifier,
-        module__hidden_layer_sizes=(16,),
+        module__hidden_features=16,
         optimizer__weight_decay=0.1,
     )
-    clf.set_params(module__out_features=5)
-    assert clf.get_params()["module__out_features"] == 5
+    clf.set_params(module__scale=2.0)
+    assert clf.get_params()["module__scale"] == 2.0
     copy = clone(clf)
-    assert copy.get_params()["module__hidden_layer_sizes"] == (16,)
+    assert copy.get_params()["module__hidden_features"] == 16
     copy.fit(X.reshape(len(X), -1), y)
-    linears = [m for m in copy.module_ if isinstance(m, nn.Linear)]
-    assert [m.out_features for m in linears] == [16, 5]
+    linears = [m for m in copy.module_.modules() if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [16, 64]
     assert copy.optimizer_.param_groups[0]["weight_decay"] == 0.1
+    # A parameter the default module does not take is named, with the module.
+    clf.set_params(module__hidden_layer_sizes=(16,))
+    match = r"module__\* parameters .*unexpected keyword argument .hidden_layer_sizes"
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X.reshape(len(X), -1), y)
 
 
 def test_same_random_state_gives_identical_models(digits):

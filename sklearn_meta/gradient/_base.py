@@ -37,7 +37,7 @@ from .._regressor import MetaRegressorMixin, _r2_score
 from .._sklearn import Interval, StrOptions
 from .._validation import _Pool
 from ..base import BaseMetaLearner
-from ..nn import MLP, _default_backbone
+from ..nn import MLP, TabularEmbedding, _default_backbone
 from ..tasks import _EpisodeBatch, _stratified_sample
 
 #: Largest number of pool samples ``fit(X, y)`` adapts to for ``predict``.
@@ -134,8 +134,14 @@ class BaseGradientLearner(BaseMetaLearner):
 
     # -- the model -------------------------------------------------------------
 
-    def _build_module(self, sample_shape, **kwargs) -> nn.Module:
-        """Build the default body: the MAML paper's MLP for tabular data, else conv4."""
+    def _build_module(self, sample_shape, input_mean=None, **kwargs) -> nn.Module:
+        """Build the default body.
+
+        Classifiers on tabular data get a :class:`TabularEmbedding`, regressors
+        the MAML paper's MLP, images conv4.
+        """
+        if self._embeds_tabular(sample_shape):
+            return super()._build_module(sample_shape, input_mean, **kwargs)
         if len(sample_shape) == 1:
             # The body of the MAML paper's regression network: 2 hidden
             # layers of 40 ReLU units (the head adds the output layer).
@@ -156,6 +162,11 @@ class BaseGradientLearner(BaseMetaLearner):
             head = nn.Linear(dim, self.n_outputs_)
         model = _MetaModel(module, head)
         model.lrs = self._make_lrs(model)
+        # A body that starts as nearest centroid's space gets the head that
+        # makes the start nearest centroid itself (docs/design.md).
+        model.prototype_head = isinstance(module, TabularEmbedding) and isinstance(
+            self, MetaClassifierMixin
+        )
         return model
 
     def _make_lrs(self, model: _MetaModel) -> nn.ParameterDict | None:
@@ -257,6 +268,8 @@ class BaseGradientLearner(BaseMetaLearner):
                 X_s if X_q is None else torch.cat([X_s, X_q], 1)
             )
             z_s, z_q = z[:, :n_s], z[:, n_s:]
+        if getattr(self.module_, "prototype_head", False):
+            fast.update(self._prototype_head(start, X_s, y_s, z_s, n_classes))
 
         def support_loss(adapted, X, y, z):
             params = {**fixed, **adapted}
@@ -290,6 +303,23 @@ class BaseGradientLearner(BaseMetaLearner):
             )(fast, X_s, X_q, z_q)
         fixed = {k: v.expand(n_tasks, *v.shape) for k, v in fixed.items()}
         return {**fixed, **fast}, out
+
+    def _prototype_head(self, start, X_s, y_s, z_s, n_classes: int) -> dict:
+        """Return head weights ``(B, C, D)`` and biases ``(B, C)`` from prototypes.
+
+        Row ``2 mu_c`` and bias ``-|mu_c|^2`` for the mean ``mu_c`` of class
+        ``c``'s support features under the starting weights: the logits are
+        the negative squared distances to the prototypes, up to a term the
+        same for every class (Triantafillou et al., 2020, "Proto-MAML"). The
+        prototypes stay in the graph, so the body learns through them too.
+        """
+        if z_s is None:
+            n_s = X_s.shape[1]
+            z_s = _map_tasks(lambda X: self._features(start, X, n_s), len(X_s))(X_s)
+        one_hot = F.one_hot(y_s, n_classes).to(z_s.dtype)
+        counts = one_hot.sum(1).clamp(min=1)[..., None]
+        mu = one_hot.transpose(1, 2) @ z_s / counts
+        return {"head.weight": 2 * mu, "head.bias": -mu.square().sum(-1)}
 
     def _inner_update(self, fast: dict, grads: dict, lrs, state: dict):
         """One inner step: plain gradient descent (Reptile may use Adam)."""

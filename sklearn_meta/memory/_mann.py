@@ -146,11 +146,20 @@ class MANNClassifier(MetaClassifierMixin, BaseMetaLearner):
         module_role="The embedding fed to the controller: maps ``(n, *sample_shape)`` "
         "to ``(n, ...)`` (flattened).",
         module_note="``torch.nn.Flatten()`` feeds raw pixels, as the paper does.",
+        module_default=(
+            ":class:`~sklearn_meta.nn.Conv4` for images ``(n, C, H, W)`` and "
+            ":class:`~sklearn_meta.nn.MLP` for tabular data"
+        ),
         k_shot_note=" (the sequence is ``n_way * k_shot`` long)",
         meta_batch_size=16,
         meta_batch_note=", run as one batch of sequences",
         seeded="the initialisation, the episodes, their orders and label maps",
     )
+
+    #: The controller reads standardised features of its own, so tabular
+    #: samples keep the MLP body: the centred, normalised embedding of the
+    #: other classifiers measured no different here (docs/design.md).
+    _tabular_embedding = False
 
     _parameter_constraints: dict = {
         **BaseMetaLearner._parameter_constraints,

@@ -8,7 +8,7 @@ import numbers
 import torch
 from torch import nn
 
-from .._docs import _GRADIENT_VALUES, fill_doc
+from .._docs import _DEFAULTS, _GRADIENT_VALUES, fill_doc
 from .._functional import (
     _ClassHead,
     _map_tasks,
@@ -221,14 +221,14 @@ class MetaLSTMClassifier(MetaClassifierMixin, BaseGradientLearner):
     >>> X = X.reshape(len(X), -1)
     >>> clf = MetaLSTMClassifier(n_way=3, k_shot=1, n_query=5, inner_steps=3,
     ...                          max_epochs=1, episodes_per_epoch=48,
-    ...                          module__hidden_layer_sizes=(16, 16),
+    ...                          module__hidden_features=16,
     ...                          n_eval_episodes=100, random_state=0)
     >>> clf.fit(X[y < 7], y[y < 7]).score(X[y >= 7], y[y >= 7]) > 0.4
     True
     >>> clf.adapt(X[y >= 8][:10], y[y >= 8][:10]).classes_
     array([8, 9])
     """,
-        **_GRADIENT_VALUES,
+        **{**_GRADIENT_VALUES, "module_default": _DEFAULTS["module_default"]},
         meta_batch_size=8,
         units="classes",
     )

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._data import _Samples, _samples
+from .._data import _feature_moments, _samples
 from .._docs import fill_doc
 from .._episodes import _INFERENCE_CHUNK, _fit_takes_tasks
 from .._modules import _resolve_device
@@ -27,33 +27,6 @@ from ..base import BaseMetaLearner
 from ..tasks import _check_task, _TaskStream
 from ._base import BaseMetricLearner
 from ._prototypical import _compute_prototypes, _squared_euclidean
-
-
-def _feature_moments(X: _Samples, device) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Per-feature mean and variance (``ddof=0``) of samples, a chunk at a time.
-
-    ``X`` is read ``_INFERENCE_CHUNK`` rows at a time (a lazy pool is never
-    read whole), each chunk flattened to ``(n, D)``. Each chunk's mean and sum
-    of squared deviations are computed in float64 and merged with the pairwise
-    update of Chan, Golub & LeVeque (1983), which stays exact for constant
-    features and does not lose the variance to cancellation as
-    ``E[x^2] - E[x]^2`` does. Returns the mean and variance ``(D,)`` (float64,
-    on ``device``) and the number of samples.
-    """
-    n, mean, m2 = 0, None, None
-    for start in range(0, len(X), _INFERENCE_CHUNK):
-        chunk = X[start : start + _INFERENCE_CHUNK].tensor(device).flatten(1).double()
-        k = len(chunk)
-        chunk_mean = chunk.mean(0)
-        chunk_m2 = (chunk - chunk_mean).square().sum(0)
-        if mean is None:
-            mean, m2 = chunk_mean, chunk_m2
-        else:
-            delta = chunk_mean - mean
-            mean = mean + delta * (k / (n + k))
-            m2 = m2 + chunk_m2 + delta.square() * (n * k / (n + k))
-        n += k
-    return mean, m2 / n, n
 
 
 def _scale_from_variance(var: torch.Tensor, mean: torch.Tensor, n: int) -> torch.Tensor:
@@ -315,7 +288,9 @@ class _BaseNonLearned(BaseMetricLearner):
         """Build the transform, learning the statistics ``standardize`` asks for."""
         mean = scale = None
         if self.standardize != "none":
-            mean, var, n = _feature_moments(_samples(samples), self.device_)
+            mean, var, n = _feature_moments(
+                _samples(samples), self.device_, _INFERENCE_CHUNK
+            )
             if self.standardize == "standardize":
                 scale = _scale_from_variance(var, mean, n)
         return _FeatureTransform(mean, scale, self.l2_normalize).to(self.device_)

@@ -10,6 +10,7 @@ from sklearn_meta import (
     MAMLRegressor,
 )
 from sklearn_meta.datasets import make_sinusoid_tasks
+from sklearn_meta.nn import MLP
 from sklearn_meta.tasks import _EpisodeBatch
 
 from .._settings import fast
@@ -118,7 +119,9 @@ def test_grid_search_tunes_adapt_steps_by_episodic_score(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     search = GridSearchCV(
-        fast(MAMLClassifier, meta_batch_size=2),
+        # The MLP body, whose head starts at zero (the default tabular body's
+        # head starts at the support's prototypes: nearest centroid already).
+        fast(MAMLClassifier, meta_batch_size=2, module=MLP, module__in_features=64),
         {"adapt_steps": [0, 1]},
         cv=ClassKFold(2),
     ).fit(X, y)

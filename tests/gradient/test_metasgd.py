@@ -5,6 +5,7 @@ import torch
 from sklearn_meta import (
     MetaSGDClassifier,
 )
+from sklearn_meta.nn import MLP
 from sklearn_meta.tasks import _EpisodeBatch
 
 from .._settings import fast
@@ -17,7 +18,14 @@ def test_meta_sgd_step_sizes_are_learned(digits):
     X = X.reshape(len(X), -1)
     # Two inner steps: with the head equal for every class, the body's
     # gradient at the first step is zero (so are its step sizes' gradients).
-    clf = fast(MetaSGDClassifier, inner_lr=0.1, inner_steps=2)
+    # The MLP body: its head starts at the meta-learned (shared) weights.
+    clf = fast(
+        MetaSGDClassifier,
+        inner_lr=0.1,
+        inner_steps=2,
+        module=MLP,
+        module__in_features=64,
+    )
     clf.set_params(max_epochs=0).fit(X, y)
     batch = image_episodes(2, 3, 1, 2)
     batch = _EpisodeBatch(

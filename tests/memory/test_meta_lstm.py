@@ -11,6 +11,7 @@ from torch import nn
 
 from sklearn_meta import MetaLSTMClassifier
 from sklearn_meta.memory._meta_lstm import _MetaLSTMCell, _preprocess
+from sklearn_meta.nn import MLP
 from sklearn_meta.tasks import _EpisodeBatch, sample_tasks
 
 from .._settings import FAST_PARAMS, fast
@@ -240,6 +241,10 @@ def test_meta_lstm_learns_digits_well_above_chance(flat_digits):
         inner_steps=3,
         meta_batch_size=8,
         episodes_per_epoch=200,
+        # The MLP, not the default body (which starts at nearest centroid):
+        # what is measured is the learned optimiser, from random features.
+        module=MLP,
+        module__in_features=64,
         module__hidden_layer_sizes=(32, 32),
         n_eval_episodes=100,
         lr=3e-3,

@@ -9,7 +9,7 @@ from torch import nn
 
 from sklearn_meta import PrototypicalClassifier
 from sklearn_meta.metric._prototypical import _compute_prototypes, _squared_euclidean
-from sklearn_meta.nn import MLP, Conv4
+from sklearn_meta.nn import Conv4, TabularEmbedding
 
 from .._settings import fast
 from ._helpers import (
@@ -75,12 +75,14 @@ def test_meta_batch_is_one_forward_pass_with_per_episode_losses():
 
 
 def test_default_backbones_follow_the_input_shape(digits):
-    """Check that images get the conv net and tabular data the MLP."""
+    """Check that images get the conv net, tabular data the centred embedding."""
     X, y = digits
     assert isinstance(fast(PrototypicalClassifier).fit(X, y).module_, Conv4)
-    assert isinstance(
-        fast(PrototypicalClassifier).fit(X.reshape(len(X), -1), y).module_, MLP
-    )
+    flat = X.reshape(len(X), -1)
+    module = fast(PrototypicalClassifier).fit(flat, y).module_
+    assert isinstance(module, TabularEmbedding)
+    # Centred on the pool's mean, learned from every sample given to fit.
+    np.testing.assert_allclose(module.mean.numpy(), flat.mean(0), atol=1e-6)
 
 
 def test_conv4_gives_64_dimensional_embeddings_on_28px_images():
