@@ -18,7 +18,12 @@ and :class:`~sklearn_meta.MAMLClassifier` (each otherwise at its defaults:
   (starting at 1), L2-normalised, times the learned scale: at the start,
   Prototypical *is* nearest centroid;
 - ``residual-l2``: as ``diagonal-l2``, plus a residual MLP (64 hidden units)
-  whose output layer starts at zero.
+  whose output layer starts at zero;
+- ``hidden-N`` (with ``--bodies``): the learner's default body with
+  ``module__hidden_features=N``, for the classifiers whose default is
+  :class:`~sklearn_meta.nn.TabularEmbedding` (the same as ``residual-l2``
+  for N = 64 and ``diagonal-l2`` for N = 0, with the gradient classifiers'
+  head starting at the support's prototypes).
 
 Also printed per problem, as evidence of what can transfer from the training
 classes to the test classes: the correlation, over features, of the Fisher
@@ -136,10 +141,12 @@ def main(argv=None) -> dict:
         base = {k: score(baseline, k).scores for k in SHOTS}
         for name in args.learners.split(","):
             for variant in args.bodies.split(","):
-                module = (
-                    None if variant == "default" else Body(X_train.mean(0), variant)
-                )
-                clf = getattr(sklearn_meta, name)(module, random_state=args.seed)
+                params = {}
+                if variant.startswith("hidden-"):
+                    params["module__hidden_features"] = int(variant[7:])
+                elif variant != "default":
+                    params["module"] = Body(X_train.mean(0), variant)
+                clf = getattr(sklearn_meta, name)(random_state=args.seed, **params)
                 row = {
                     "problem": problem,
                     "learner": name,

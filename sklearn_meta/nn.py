@@ -144,9 +144,9 @@ class TabularEmbedding(nn.Module):
 
     The default body of the classifiers on tabular data. Samples are centred
     on ``mean`` (the training pool's per-feature mean), multiplied by a
-    learned weight per feature (starting at 1), passed through a residual
-    MLP whose output layer starts at zero, L2-normalised and multiplied by a
-    learned scale:
+    learned weight per feature (starting at 1), optionally passed through a
+    residual MLP whose output layer starts at zero, L2-normalised and
+    multiplied by a learned scale:
 
     ``z = x_c + mlp(x_c)`` with ``x_c = (x - mean) * weight``, output
     ``exp(log_scale) * z / |z|``.
@@ -160,9 +160,15 @@ class TabularEmbedding(nn.Module):
     ----------
     in_features : int
         Number of input features (also the output dimension).
-    hidden_features : int, default=64
-        Hidden units of the residual MLP; 0 leaves only the per-feature
-        weights.
+    hidden_features : int, default=0
+        Hidden units of the residual MLP; 0, the default, leaves only the
+        per-feature weights: a learned metric that cannot stray far from the
+        baseline. A residual pays where the training classes share nonlinear
+        structure with new ones (64 units: +17 points over nearest centroid
+        for Prototypical Networks on Omniglot as 196 features) and costs where
+        they do not (3-17 points for every learner measured on digits, from
+        five training classes); choose it by cross-validation over classes,
+        as in the user guide.
     mean : array-like of shape (in_features,), default=None
         Subtracted from every sample (kept as a buffer, not learned). None
         subtracts nothing.
@@ -182,7 +188,7 @@ class TabularEmbedding(nn.Module):
     def __init__(
         self,
         in_features: int,
-        hidden_features: int = 64,
+        hidden_features: int = 0,
         mean=None,
         scale: float = math.e,
     ):

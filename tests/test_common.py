@@ -104,7 +104,6 @@ EXPECTED_FAILED_CHECKS = {
     "MatchingNetworkClassifier": {
         "check_methods_subset_invariance": FLOAT32_BATCH_SIZE
     },
-    "MetaLSTMClassifier": {"check_methods_subset_invariance": FLOAT32_BATCH_SIZE},
 }
 
 

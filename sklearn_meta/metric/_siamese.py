@@ -201,11 +201,16 @@ class SiameseClassifier(BaseMetricLearner):
     %(module)s
     %(episode)s
     %(train_n_way)s
-    loss : {"bce", "contrastive"}, default="bce"
+    loss : {"auto", "bce", "contrastive"}, default="auto"
         The pair loss: "bce" is the paper's binary cross-entropy of p(same)
         from the weighted L1 distance; "contrastive" is Hadsell et al.'s
         contrastive loss on the Euclidean distance of the embeddings, with
-        similarity exp(-distance).
+        similarity exp(-distance). "auto" is "bce" for images (the paper's
+        protocol) and "contrastive" for tabular data: on the tabular suite,
+        with the default body, the weighted L1 head learns to tell the
+        training classes apart in ways that read new classes backwards, and
+        the contrastive loss scored higher on every problem
+        (``docs/benchmarks.md``, "Tabular few-shot").
     margin : float, default=1.0
         Distance beyond which different-class pairs no longer contribute to
         the contrastive loss (unused with "bce").
@@ -273,7 +278,7 @@ class SiameseClassifier(BaseMetricLearner):
 
     _parameter_constraints: dict = {
         **BaseMetricLearner._parameter_constraints,
-        "loss": [StrOptions({"bce", "contrastive"})],
+        "loss": [StrOptions({"auto", "bce", "contrastive"})],
         "margin": [Interval(numbers.Real, 0, None, closed="neither")],
     }
 
@@ -285,7 +290,7 @@ class SiameseClassifier(BaseMetricLearner):
         k_shot=1,
         n_query=15,
         train_n_way=None,
-        loss="bce",
+        loss="auto",
         margin=1.0,
         meta_batch_size=1,
         max_epochs=10,
@@ -335,7 +340,10 @@ class SiameseClassifier(BaseMetricLearner):
         self._store_routed_kwargs(kwargs)
 
     def _wrap_module(self, backbone: nn.Module, dim: int) -> nn.Module:
-        return _SiameseNetwork(backbone, dim, self.loss)
+        loss = self.loss
+        if loss == "auto":
+            loss = "bce" if len(self.sample_shape_) == 3 else "contrastive"
+        return _SiameseNetwork(backbone, dim, loss)
 
     def _pair_scores(self, z_query: torch.Tensor, z_support: torch.Tensor):
         """Scores ``(B, n_query, n_support)`` of every (query, support) pair.

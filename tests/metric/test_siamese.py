@@ -89,7 +89,7 @@ def test_one_shot_rule_is_the_most_similar_support_example(fitted, digits):
 
 def test_bce_episode_loss_weights_same_and_different_pairs_equally():
     """Check that the BCE episode loss equals a hand-computed balanced BCE."""
-    clf = identity_learner(SiameseClassifier, 2)
+    clf = identity_learner(SiameseClassifier, 2, loss="bce")
     with torch.no_grad():
         clf.module_.head.weight.copy_(torch.tensor([[-1.5, 0.7]]))
         clf.module_.head.bias.fill_(0.4)
@@ -172,8 +172,8 @@ def test_head_is_part_of_the_module_and_meta_learned(digits):
     X, y = digits
     X = X.reshape(len(X), -1)
     backbone = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8))
-    untrained = fast(SiameseClassifier, backbone, max_epochs=0).fit(X, y)
-    trained = fast(SiameseClassifier, backbone).fit(X, y)
+    untrained = fast(SiameseClassifier, backbone, loss="bce", max_epochs=0).fit(X, y)
+    trained = fast(SiameseClassifier, backbone, loss="bce").fit(X, y)
     module = trained.module_
     assert isinstance(module, _SiameseNetwork)
     assert module.backbone is not backbone  # the user's module is not trained
@@ -294,3 +294,14 @@ def test_predict_pairs_requires_a_fitted_learner(digits):
     X, _ = digits
     with pytest.raises(NotFittedError):
         SiameseClassifier().predict_pairs(X[:2], X[2:4])
+
+
+def test_auto_loss_is_the_papers_on_images_and_contrastive_on_tabular_data(digits):
+    """Check which pair loss loss="auto" trains with, and that it is kept."""
+    X, y = digits
+    images = fast(SiameseClassifier, max_epochs=0).fit(X, y)
+    assert images.module_.loss == "bce"
+    tabular = fast(SiameseClassifier, max_epochs=0).fit(X.reshape(len(X), -1), y)
+    assert tabular.module_.loss == "contrastive"
+    # The parameter stays "auto" (clone-safe); the fitted network records the loss.
+    assert tabular.get_params()["loss"] == "auto"
