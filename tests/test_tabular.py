@@ -27,6 +27,7 @@ from sklearn_meta import (
 )
 from sklearn_meta.model_selection import ClassKFold, episodic_score
 from sklearn_meta.nn import TabularEmbedding
+from sklearn_meta.tasks import sample_tasks
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +169,15 @@ def test_class_cv_chooses_the_residual_where_it_pays(omniglot_tabular):
         search.best_estimator_, baseline, X_test, y_test, 1
     )
     assert difference - half > 5, (difference, half)
+
+
+def test_the_body_is_centred_on_every_sample_of_a_list_of_tasks(flat_digits):
+    """Check the mean of tasks given as a list, and no centring from an iterator."""
+    X, y = flat_digits
+    tasks = sample_tasks(X, y, n_tasks=6, n_way=3, k_shot=2, n_query=4, random_state=0)
+    clf = PrototypicalClassifier(n_way=3, k_shot=2, n_query=4, max_epochs=0)
+    every = np.concatenate([np.concatenate([t.X_support, t.X_query]) for t in tasks])
+    mean = clf.fit(tasks).module_.mean.numpy()
+    np.testing.assert_allclose(mean, every.mean(0), atol=1e-6)
+    # An iterator cannot be read twice for its mean: the body is not centred.
+    assert not clf.fit(iter(tasks)).module_.mean.any()
