@@ -21,6 +21,7 @@ all instead of leaving the others waiting in a collective.
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from collections.abc import Iterator
@@ -57,6 +58,12 @@ def _local_device(device: torch.device) -> torch.device:
     return device
 
 
+def _destroy_process_group() -> None:
+    """Destroy the default process group if it is still there (at exit)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _data_parallel(setting, device: torch.device) -> _DataParallel | None:
     """Return the data-parallel group a fit runs in, or None for one process.
 
@@ -73,6 +80,10 @@ def _data_parallel(setting, device: torch.device) -> _DataParallel | None:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend, timeout=_TIMEOUT)
+        # The group is ours, so is its end: a process that exits with it alive
+        # can abort (SIGABRT) while gloo's threads are torn down with the
+        # interpreter. atexit handlers run while the interpreter is whole.
+        atexit.register(_destroy_process_group)
     if not (available and dist.is_initialized()) or dist.get_world_size() == 1:
         if setting is True:
             raise ValueError(
