@@ -74,6 +74,8 @@ def _make_module(
             try:
                 return build_default(**kwargs)
             except TypeError as exc:
+                if not kwargs:
+                    raise  # not the user's parameters: a defect to see as it is
                 raise ValueError(
                     f"The module__* parameters {sorted(kwargs)} do not fit the "
                     f"default module: {exc}. Pass module= with the class they are "

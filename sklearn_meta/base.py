@@ -35,7 +35,7 @@ from torch import nn
 from ._adapt import adapt
 from ._callbacks import _CallbacksMixin
 from ._classifier import AdaptedClassifier, MetaClassifierMixin
-from ._data import _as_float32, _feature_moments, _Samples, _samples
+from ._data import _feature_moments, _Samples, _samples
 from ._distributed import _join_fit, _reporting_failures
 from ._episodes import (
     _INFERENCE_CHUNK,
@@ -208,22 +208,19 @@ class BaseMetaLearner(
         if not self._embeds_tabular(self.sample_shape_):
             return None
         if pool is not None:
-            samples = _samples(pool.X)
-        elif isinstance(X, Sequence):
-            samples = _samples(
-                np.concatenate(
-                    [
-                        np.concatenate(
-                            [_as_float32(t.X_support), _as_float32(t.X_query)]
-                        )
-                        for t in X
-                    ]
-                )
+            mean, _, _ = _feature_moments(
+                _samples(pool.X), self.device_, _INFERENCE_CHUNK
             )
-        else:
+            return mean.numpy(force=True)
+        if not isinstance(X, Sequence):
             return None
-        mean, _, _ = _feature_moments(samples, self.device_, _INFERENCE_CHUNK)
-        return mean.numpy(force=True)
+        # Task by task, in float64: no copy of all the tasks' samples at once.
+        total, n = 0.0, 0
+        for task in X:
+            for part in (task.X_support, task.X_query):
+                part = np.asarray(part, dtype=np.float64)
+                total, n = total + part.sum(0), n + len(part)
+        return total / n
 
     @property
     def _train_n_way(self) -> int:

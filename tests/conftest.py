@@ -31,6 +31,13 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def flat_digits(digits):
+    """Sklearn's digits as a tabular pool ``(1797, 64)``."""
+    X, y = digits
+    return X.reshape(len(X), -1), y
+
+
+@pytest.fixture(scope="session")
 def omniglot_small(data_home):
     """The first 150 background and 100 evaluation characters of Omniglot (28x28)."""
     from sklearn_meta.datasets import load_omniglot

@@ -31,12 +31,6 @@ from sklearn_meta.tasks import sample_tasks
 
 
 @pytest.fixture(scope="module")
-def flat_digits(digits):
-    X, y = digits
-    return X.reshape(len(X), -1), y
-
-
-@pytest.fixture(scope="module")
 def omniglot_tabular(omniglot_small):
     """150 background and 100 evaluation characters, averaged to 14x14 features."""
 
