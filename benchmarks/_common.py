@@ -257,22 +257,25 @@ def run_worker(script: str, spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def paper_conv4(width: int = 64, n_out: int = 5) -> nn.Module:
+def paper_conv4(
+    width: int = 64, n_out: int | None = 5, batch_norm: bool = True
+) -> nn.Module:
     """Build the MAML paper's Omniglot network: the textbook NCHW conv4.
 
     Four blocks of a 3x3 convolution of ``width`` filters, batch norm with
     batch statistics everywhere (no running statistics), ReLU and 2x2 max
     pooling, then a linear layer of ``n_out`` outputs, for 28x28 inputs.
+    ``n_out=None`` leaves the linear layer out (a body for our learners, which
+    add their own head); ``batch_norm=False`` leaves the batch norm out.
     """
     layers: list[nn.Module] = []
     for c_in in (1, width, width, width):
-        layers += [
-            nn.Conv2d(c_in, width, 3, padding=1),
-            nn.BatchNorm2d(width, track_running_stats=False),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-        ]
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(width, n_out))
+        layers.append(nn.Conv2d(c_in, width, 3, padding=1))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(width, track_running_stats=False))
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+    head = [] if n_out is None else [nn.Linear(width, n_out)]
+    return nn.Sequential(*layers, nn.Flatten(), *head)
 
 
 # -- data and scoring ----------------------------------------------------------------

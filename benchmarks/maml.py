@@ -35,7 +35,10 @@ False)`` (batch statistics everywhere), Linear head of 5 outputs; ours is
 classes and queries normalised with their support's statistics (see the user
 guide), so the work is the same up to that query pass, where ours also runs
 the support under the adapted weights for its statistics (1.5x the
-query-side convolutions of the peers here).
+query-side convolutions of the peers here). ``--batch-norm off`` takes the
+batch norm out of both sides' conv4 (ours is then the same NCHW network, with
+its own head), which isolates that pass: without batch norm the work is the
+same on both sides.
 
 Also printed: achieved GFLOP/s (FLOPs of the peer's meta-iteration counted by
 :class:`torch.utils.flop_counter.FlopCounterMode`, over each time) beside the
@@ -135,13 +138,18 @@ def ours_sinusoid(n_iterations: int, device):
     return run
 
 
-def ours_omniglot(steps: int, chunk, device, module=None, callbacks=()):
+def ours_omniglot(
+    steps: int, chunk, device, module=None, callbacks=(), batch_norm: bool = True
+):
     """Seconds of one meta-iteration of ours: ``run()`` fits for one, times it.
 
     The pool is 5 classes of 2 random images, so every episode is 5-way 1-shot
     1-query; ``module`` is the learner's (None: its default conv4), and
-    ``callbacks`` run beside the timer.
+    ``callbacks`` run beside the timer; ``batch_norm=False`` (with no
+    ``module``) takes the peers' conv4 without batch norm as the body.
     """
+    if module is None and not batch_norm:
+        module = paper_conv4(n_out=None, batch_norm=False)
     X = np.random.default_rng(0).random((10, 1, 28, 28), dtype=np.float32)
     timer = MetaIterationTimer()
     clf = MAMLClassifier(
@@ -226,9 +234,9 @@ def peer_sinusoid(library: str, n_iterations: int, device):
     return run
 
 
-def peer_omniglot(library: str, steps: int, device):
+def peer_omniglot(library: str, steps: int, device, batch_norm: bool = True):
     torch.manual_seed(0)
-    model = paper_conv4().to(device)
+    model = paper_conv4(batch_norm=batch_norm).to(device)
     meta_opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = list(zip(*omniglot_batch(device=device), strict=True))
 
@@ -248,12 +256,12 @@ def peer_omniglot(library: str, steps: int, device):
     return run
 
 
-def omniglot_flops(steps: int) -> float:
+def omniglot_flops(steps: int, batch_norm: bool = True) -> float:
     """FLOPs of one second-order meta-iteration (the plain loop, counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = paper_conv4()
+    model = paper_conv4(batch_norm=batch_norm)
     b = omniglot_batch()
     counter = FlopCounterMode(display=False)
     with counter:
@@ -291,9 +299,12 @@ def make_runner(spec: dict):
         if library == "sklearn_meta":
             return ours_sinusoid(spec["iterations"], device)
         return peer_sinusoid(library, spec["iterations"], device)
+    batch_norm = spec.get("batch_norm", True)
     if library == "sklearn_meta":
-        return ours_omniglot(spec["steps"], spec.get("chunk"), device)
-    return peer_omniglot(library, spec["steps"], device)
+        return ours_omniglot(
+            spec["steps"], spec.get("chunk"), device, batch_norm=batch_norm
+        )
+    return peer_omniglot(library, spec["steps"], device, batch_norm)
 
 
 def worker(spec: dict) -> dict:
@@ -356,6 +367,15 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--steps", default="1,5", help="inner steps on Omniglot")
     parser.add_argument(
+        "--batch-norm",
+        choices=("on", "off"),
+        default="on",
+        help="batch norm in the Omniglot conv4 of both sides",
+    )
+    parser.add_argument(
+        "--work", default="sinusoid,omniglot", help="the workloads to run"
+    )
+    parser.add_argument(
         "--threads", default="1,2", help="torch threads, each a row of its own"
     )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -370,8 +390,9 @@ def main(argv=None) -> dict:
     rows = []
     threads_list = [int(t) for t in args.threads.split(",")]
     steps_list = [int(s) for s in args.steps.split(",")]
+    works = args.work.split(",")
     for threads in threads_list:
-        for library in libraries:
+        for library in libraries if "sinusoid" in works else ():
             spec = {
                 "work": "sinusoid",
                 "library": library,
@@ -382,7 +403,7 @@ def main(argv=None) -> dict:
             }
             rows.append(run_row(spec))
             print(rows[-1], flush=True)
-        for steps in steps_list:
+        for steps in steps_list if "omniglot" in works else ():
             for library in libraries:
                 spec = {
                     "work": "omniglot",
@@ -391,6 +412,7 @@ def main(argv=None) -> dict:
                     "repeats": args.repeats,
                     "device": args.device,
                     "threads": threads,
+                    "batch_norm": args.batch_norm == "on",
                 }
                 if library == "sklearn_meta":
                     spec["chunk"] = args.chunk
@@ -398,7 +420,10 @@ def main(argv=None) -> dict:
                 print(rows[-1], flush=True)
 
     gemm = matmul_gflops(args.device)
-    flops = {steps: omniglot_flops(steps) for steps in steps_list}
+    flops = {
+        steps: omniglot_flops(steps, args.batch_norm == "on")
+        for steps in (steps_list if "omniglot" in works else ())
+    }
     reference = next((p for p in ("learn2learn", "higher") if p in available), None)
     for row in rows:
         key = (row["work"], row.get("steps"), row["threads"])
@@ -429,7 +454,10 @@ def main(argv=None) -> dict:
             (
                 "work",
                 lambda r: (
-                    f"{r['work']} {r['steps']} step(s)" if "steps" in r else r["work"]
+                    f"{r['work']} {r['steps']} step(s)"
+                    + ("" if r.get("batch_norm", True) else ", no batch norm")
+                    if "steps" in r
+                    else r["work"]
                 ),
             ),
             ("threads", "threads"),
