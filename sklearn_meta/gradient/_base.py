@@ -237,13 +237,16 @@ class BaseGradientLearner(BaseMetaLearner):
         steps: int,
         first_order: bool,
         batch_size: int | None = None,
+        inner: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[dict, torch.Tensor | None]:
         """Adapt to a batch of support sets; return fast weights and query outputs.
 
         ``X_s`` is ``(B, n_support, ...)``, ``X_q`` ``(B, n_query, ...)`` or
         None for no query outputs (the second result is then None). Each
         inner step takes ``batch_size`` support rows (None: all of them), see
-        :func:`_minibatches`. Fast
+        :func:`_minibatches`. ``inner``, rows ``(X, y)`` of each task, makes
+        the inner steps train on those rows instead of the support, which
+        then only starts the prototype head and normalises the queries. Fast
         weights carry a leading task dimension; forward passes run under
         :func:`torch.func.vmap` and the inner gradients come from one
         :func:`torch.autograd.grad` of the summed support losses (each task's
@@ -270,6 +273,9 @@ class BaseGradientLearner(BaseMetaLearner):
             z_s, z_q = z[:, :n_s], z[:, n_s:]
         if getattr(self.module_, "prototype_head", False):
             fast.update(self._prototype_head(start, X_s, y_s, z_s, n_classes))
+        # The rows the steps train on; other rows than the support are
+        # embedded at each step.
+        X_i, y_i, z_i = (X_s, y_s, z_s) if inner is None else (*inner, None)
 
         def support_loss(adapted, X, y, z):
             params = {**fixed, **adapted}
@@ -277,10 +283,10 @@ class BaseGradientLearner(BaseMetaLearner):
             return self._loss(self._head(params, z), y)
 
         batched_loss = _map_tasks(
-            support_loss, n_tasks, in_dims=(0, 0, 0, None if z_s is None else 0)
+            support_loss, n_tasks, in_dims=(0, 0, 0, None if z_i is None else 0)
         )
         step_rows = _minibatches(
-            X_s, y_s, z_s, batch_size, n_classes if n_classes else None
+            X_i, y_i, z_i, batch_size, n_classes if n_classes else None
         )
         # Without a second-order graph, a task's own batch norm may be fused.
         with self.module_.norm_calls(fused=first_order or not track):

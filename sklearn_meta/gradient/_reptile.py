@@ -30,7 +30,10 @@ Reptile: meta-learn an initialisation by moving it towards adapted weights.
     annealed linearly to zero over training by default. It is handed to the
     meta-optimiser as the gradient ``θ - mean(φᵢ)``: plain SGD (the default)
     gives exactly the update above. No second-order terms, no query set in the
-    update (the query loss is only recorded)."""
+    update (the query loss is only recorded), except with the tabular default
+    body: there the head starts at the support's prototypes, and the inner
+    loop of meta-training trains on the task's query rows (the recorded loss
+    is then theirs after those steps)."""
 
 _EXTRA = """\
     inner_optimizer : {{"sgd", "adam"}}, default="{inner_optimizer}"
@@ -115,6 +118,23 @@ class _ReptileMixin(BaseGradientLearner):
         )
         return self.lr * max(0.0, 1 - done / total)
 
+    def _inner_rows(self, chunk: _EpisodeBatch):
+        """Return the rows the inner loop trains on in meta-training (None: support).
+
+        With a prototype head, the support's samples *are* the head's
+        prototypes, so a 1-shot support scores itself perfectly and its loss
+        only rewards pushing every sample away from the others, noise
+        features included: Reptile then moved towards worse features than
+        it started with (1.5 points below nearest centroid on the synthetic
+        tabular problem). The query rows of the task are samples the head
+        did not see, so the inner loop learns from how the prototypes
+        classify them, as a prototypical network does (docs/design.md,
+        "Reptile with a prototype head trains on the query rows").
+        """
+        if getattr(self.module_, "prototype_head", False):
+            return chunk.X_query, chunk.y_query
+        return None
+
     def _train_step(self, batches: list[_EpisodeBatch]) -> dict:
         """One Reptile update: move the initialisation towards adapted weights."""
         self.module_.train()
@@ -134,6 +154,7 @@ class _ReptileMixin(BaseGradientLearner):
                         self.inner_steps,
                         True,
                         self.inner_batch_size,
+                        inner=self._inner_rows(chunk),
                     )
                     for k, p in meta.items():
                         # θ - φ summed over tasks (and over the classes of the

@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
+from torch.nn import functional as F
 
 from sklearn_meta import (
     MAMLClassifier,
@@ -93,6 +94,49 @@ def test_reptile_anneals_the_outer_step_linearly(digits):
         optimizer=Record,
     ).fit(X, y)
     np.testing.assert_allclose(seen, [1.0, 0.75, 0.5, 0.25])
+
+
+def test_a_prototype_head_makes_the_inner_loop_train_on_the_queries():
+    """Check one Reptile update against the gradient of the query rows' loss.
+
+    With the tabular default body the head starts at the support's
+    prototypes (rows ``2 mu_c``, biases ``-|mu_c|^2``) and the inner SGD step
+    takes the gradient of the query rows' loss (other bodies train on the
+    support: the closed-form tests above). With the outer step 1, the
+    body's update is minus the inner rate times that gradient; the support's
+    own loss would give another.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 6)).astype(np.float32)
+    clf = ReptileClassifier(
+        n_way=3,
+        k_shot=1,
+        n_query=2,
+        inner_optimizer="sgd",
+        inner_lr=0.1,
+        inner_steps=1,
+        lr=1.0,
+        anneal=False,
+        max_epochs=0,
+        random_state=0,
+    ).fit(X, np.arange(30) % 3)
+    assert clf.module_.prototype_head
+    clf.module_.double()
+    body = clf.module_.body
+    X_s, X_q = rng.normal(size=(3, 6)), rng.normal(size=(6, 6))
+    y_s, y_q = torch.arange(3), torch.arange(6) % 3
+    X_s, X_q = torch.as_tensor(X_s), torch.as_tensor(X_q)
+    mu = body(X_s).detach()  # one shot: each class's prototype is its sample
+    logits = body(X_q) @ (2 * mu).T - mu.square().sum(1)
+    grads = torch.autograd.grad(F.cross_entropy(logits, y_q), list(body.parameters()))
+    assert all(g.abs().max() > 1e-3 for g in grads)
+    theta = [p.detach().clone() for p in body.parameters()]
+    batch = _EpisodeBatch(X_s[None], y_s[None], X_q[None], y_q[None], n_classes=3)
+    clf._train_step([batch])
+    for p, start, g in zip(body.parameters(), theta, grads, strict=True):
+        np.testing.assert_allclose(
+            p.detach().numpy(), (start - 0.1 * g).numpy(), rtol=1e-10, atol=1e-14
+        )
 
 
 def test_reptile_has_no_first_order_parameter():
