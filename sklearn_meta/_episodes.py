@@ -9,6 +9,7 @@ checked as they are drawn.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from functools import partial
 
@@ -34,6 +35,21 @@ __all__: list[str] = []
 _INFERENCE_CHUNK = 256
 #: Episodes per forward pass when scoring.
 _SCORING_CHUNK = 64
+
+
+class FewClassesWarning(UserWarning):
+    """Meta-training on a pool with as many classes as a training episode.
+
+    Raised by ``fit`` of a classifier when the training pool (after
+    ``train_split``) has exactly as many classes as its training episodes
+    have ways. Every episode then holds the same classes: meta-training learns
+    to tell them apart, and little that carries over to new classes. On
+    scikit-learn's digits, fitted on 0-4 and scored on 5-9, no meta-learner
+    of the package beat nearest centroid (``docs/benchmarks.md``, "Tabular
+    few-shot"). Silence it with ``warnings.simplefilter("ignore",
+    FewClassesWarning)`` when the test classes are the training classes on
+    purpose.
+    """
 
 
 def _everything(n: int) -> slice:
@@ -271,6 +287,24 @@ class _EpisodeSourcesMixin:
         is_valid = np.isin(units, held_out)
         return np.flatnonzero(~is_valid), np.flatnonzero(is_valid)
 
+    def _warn_if_few_classes(self, pool: _Pool, rows: np.ndarray) -> None:
+        """Warn when every training episode would hold the same classes."""
+        if not self._classification:
+            return
+        n_classes = len(np.unique(pool.codes[rows]))
+        if n_classes == self._train_n_way:
+            warnings.warn(
+                f"The training pool has {n_classes} classes and the training "
+                f"episodes are {n_classes}-way: every episode holds the same "
+                "classes, so meta-training learns to tell these apart and "
+                "little that carries over to new classes, where nearest centroid "
+                "(NearestCentroidClassifier) is hard to beat. Fit on a pool with "
+                "more classes than n_way, or lower n_way (user guide, 'Few "
+                "training classes').",
+                FewClassesWarning,
+                stacklevel=6,
+            )
+
     def _prepare_pool(self, X, y, groups):
         """Validate a labelled pool; return its training and validation sources.
 
@@ -284,6 +318,7 @@ class _EpisodeSourcesMixin:
         self._check_augment()
         self._fit_targets(pool)
         train_idx, valid_idx = self._validation_split(pool)
+        self._warn_if_few_classes(pool, train_idx)
         samples = _samples(pool.X).on_device(self.device_)
         targets = None
         if pool.targets is not None:

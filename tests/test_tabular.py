@@ -10,6 +10,8 @@ over classes chooses the body's capacity (``benchmarks/tabular.py`` and
 ``benchmarks/tabular_selection.py`` measure the whole suite).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -25,7 +27,11 @@ from sklearn_meta import (
     ReptileClassifier,
     SiameseClassifier,
 )
-from sklearn_meta.model_selection import ClassKFold, episodic_score
+from sklearn_meta.model_selection import (
+    ClassKFold,
+    FewClassesWarning,
+    episodic_score,
+)
 from sklearn_meta.nn import TabularEmbedding
 from sklearn_meta.tasks import sample_tasks
 
@@ -155,10 +161,33 @@ def test_with_five_training_classes_the_defaults_stay_near_the_baseline(flat_dig
     X, y = flat_digits
     train = y < 5
     baseline = NearestCentroidClassifier().fit(X[train], y[train])
-    clf = MAMLClassifier(random_state=0).fit(X[train], y[train])
+    with pytest.warns(FewClassesWarning):
+        clf = MAMLClassifier(random_state=0).fit(X[train], y[train])
     for k_shot in (1, 5):
         difference, _ = _paired_difference(clf, baseline, X[~train], y[~train], k_shot)
         assert difference > -1.5, (k_shot, difference)
+
+
+def test_a_pool_of_as_many_classes_as_ways_warns(flat_digits):
+    """Check the warning that every training episode holds the same classes.
+
+    It counts the classes left for training after ``train_split``, and is
+    silent when the episodes can vary their classes.
+    """
+    X, y = flat_digits
+    short = dict(max_epochs=1, episodes_per_epoch=4, random_state=0)
+    with pytest.warns(
+        FewClassesWarning,
+        match=r"The training pool has 5 classes and the training episodes are "
+        r"5-way: every episode holds the same classes.*lower n_way",
+    ):
+        PrototypicalClassifier(**short).fit(X[y < 5], y[y < 5])
+    with pytest.warns(FewClassesWarning, match="has 5 classes"):
+        PrototypicalClassifier(train_split=0.5, **short).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewClassesWarning)
+        PrototypicalClassifier(**short).fit(X[y < 6], y[y < 6])
+        PrototypicalClassifier(n_way=3, **short).fit(X[y < 5], y[y < 5])
 
 
 def test_class_cv_chooses_the_residual_where_it_pays(omniglot_tabular):

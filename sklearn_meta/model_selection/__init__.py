@@ -13,6 +13,7 @@ the half-width of its 95% confidence interval (:func:`mean_confidence_interval`,
 :func:`episodic_score`, :func:`make_episodic_scorer`).
 """
 
+from .._episodes import FewClassesWarning
 from .._evaluation import SeenClassesWarning
 from ._scoring import (
     EpisodicScore,
@@ -26,6 +27,7 @@ __all__ = [
     "ClassKFold",
     "ClassShuffleSplit",
     "EpisodicScore",
+    "FewClassesWarning",
     "SeenClassesWarning",
     "episodic_score",
     "make_episodic_scorer",
