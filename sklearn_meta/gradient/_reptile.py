@@ -30,10 +30,11 @@ Reptile: meta-learn an initialisation by moving it towards adapted weights.
     annealed linearly to zero over training by default. It is handed to the
     meta-optimiser as the gradient ``θ - mean(φᵢ)``: plain SGD (the default)
     gives exactly the update above. No second-order terms, no query set in the
-    update (the query loss is only recorded), except with the tabular default
-    body: there the head starts at the support's prototypes, and the inner
-    loop of meta-training trains on the task's query rows (the recorded loss
-    is then theirs after those steps)."""
+    update (the query loss is only recorded), except for a classifier whose
+    head starts at the support's prototypes (with a
+    :class:`~sklearn_meta.nn.TabularEmbedding` body, the tabular default): its
+    inner loop of meta-training trains on the task's query rows, and the
+    recorded loss is theirs after those steps."""
 
 _EXTRA = """\
     inner_optimizer : {{"sgd", "adam"}}, default="{inner_optimizer}"
