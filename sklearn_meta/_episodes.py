@@ -45,7 +45,9 @@ class FewClassesWarning(UserWarning):
     have ways. Every episode then holds the same classes: meta-training learns
     to tell them apart, and little that carries over to new classes. On
     scikit-learn's digits, fitted on 0-4 and scored on 5-9, no meta-learner
-    of the package beat nearest centroid (``docs/benchmarks.md``, "Tabular
+    of the package beat nearest centroid; only the transfer baseline
+    (:class:`~sklearn_meta.FineTuneClassifier`, which trains no episodes)
+    did, by 0.7 points at 5 shots (``docs/benchmarks.md``, "Tabular
     few-shot"). Silence it with ``warnings.simplefilter("ignore",
     FewClassesWarning)`` when the test classes are the training classes on
     purpose.
